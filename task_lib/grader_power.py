@@ -1,0 +1,156 @@
+"""Sample sizes and thresholds of the grader, derived from binomial tail bounds.
+
+The variance check feeds x = sigma * s (s = +-1, exactly half of each sign, so mean(x) = 0 and
+var(x) = sigma^2) to a layer that keeps k of n elements and scales survivors by c. Then
+
+    R = var(y) / var(x) = c^2 * (k/n - (S/n)^2),   S = sum of the signs of the survivors,
+
+so R is a function of the binomial count k, up to a tiny (S/n)^2 term that Hoeffding bounds:
+P(|S| >= n*sqrt(eta)) <= 2 exp(-2 n eta). Binomial tails use the Chernoff bound
+P(k/n >= q) <= exp(-n KL(q || 1-p)) (and the mirror image below the mean): every probability
+here is a rigorous upper bound, not a normal approximation.
+
+A correct solution (c^2 = 1/(1-p)) must fail the whole grade with probability below
+FALSE_FAIL_BUDGET, split evenly (union bound) over every tail event of every statistical check.
+The nearest wrong scales, c = (1-p)^-a with a = 0.45 or 0.55, and c = 1/sqrt(p), must pass with
+probability below FALSE_PASS_BUDGET. `variance_samples_needed` finds the smallest n doing both;
+TaskSpec.n_variance holds that number and tests/test_grader_power.py pins it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+ScaleSq = Callable[[float], float]
+
+FALSE_FAIL_BUDGET = 1e-9
+FALSE_PASS_BUDGET = 1e-9
+NEAR_MISS_EXPONENTS = (0.45, 0.55)
+SAMPLE_STEP = 1024
+# Tail events a correct solution could trip, per checked p: variance (upper, lower, Hoeffding),
+# drop fraction (2 tails), fresh mask (1 tail), mask independence (2 splits x 2 halves x 2 tails).
+TAIL_EVENTS_PER_P = 3 + 2 + 1 + 8
+
+
+def event_budget(p_values: Sequence[float]) -> float:
+    """Probability allowed to each tail event so that all of them together stay below the budget."""
+    return FALSE_FAIL_BUDGET / (TAIL_EVENTS_PER_P * len(p_values))
+
+
+def kl_bernoulli(q: float, p: float) -> float:
+    """KL(Bernoulli(q) || Bernoulli(p)), with the 0 log 0 = 0 convention."""
+    total = 0.0
+    if q > 0:
+        total += q * math.log(q / p)
+    if q < 1:
+        total += (1 - q) * math.log((1 - q) / (1 - p))
+    return total
+
+
+def binomial_tail_bound(n: int, p: float, q: float) -> float:
+    """Chernoff bound on P(k/n >= q) if q > p, or on P(k/n <= q) if q < p, for k ~ Bin(n, p)."""
+    if q == p:
+        return 1.0
+    if not 0 <= q <= 1:
+        return 0.0
+    return math.exp(-n * kl_bernoulli(q, p))
+
+
+def deviation_threshold(n: int, p: float, alpha: float) -> float:
+    """Smallest d with both Chernoff tails P(k/n >= p+d) and P(k/n <= p-d) at most alpha."""
+
+    def tails(d: float) -> float:
+        return max(binomial_tail_bound(n, p, p + d), binomial_tail_bound(n, p, p - d))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if tails(mid) > alpha else (lo, mid)
+    return hi
+
+
+def hoeffding_eta(n: int, alpha: float) -> float:
+    """eta with P((S/n)^2 >= eta) <= alpha for S a sum of n independent terms of range 1."""
+    return math.log(2 / alpha) / (2 * n)
+
+
+def variance_false_fail(n: int, p: float, tolerance: float, alpha: float) -> float:
+    """Upper bound on P(correct solution's R falls outside 1 +- tolerance) at drop probability p."""
+    keep = 1 - p
+    eta = hoeffding_eta(n, alpha)
+    above = binomial_tail_bound(n, keep, keep * (1 + tolerance))
+    below = binomial_tail_bound(n, keep, min(keep, keep * (1 - tolerance) + eta))
+    return above + below + 2 * math.exp(-2 * n * eta)
+
+
+def variance_pass_probability(n: int, p: float, scale_sq: float, tolerance: float, alpha: float) -> float:
+    """Upper bound on P(R within 1 +- tolerance) for a layer scaling survivors by sqrt(scale_sq)."""
+    keep = 1 - p
+    expected = scale_sq * keep
+    if 1 - tolerance <= expected <= 1 + tolerance:
+        return 1.0
+    if expected < 1 - tolerance:  # R <= c^2 k/n, so passing needs k/n >= (1-t)/c^2
+        return binomial_tail_bound(n, keep, (1 - tolerance) / scale_sq)
+    eta = hoeffding_eta(n, alpha)  # R >= c^2 (k/n - eta) unless the Hoeffding event happens
+    cut = (1 + tolerance) / scale_sq + eta
+    return (1.0 if cut >= keep else binomial_tail_bound(n, keep, cut)) + 2 * math.exp(-2 * n * eta)
+
+
+def exponent_scale_sq(p: float, exponent: float) -> float:
+    """c^2 for the scale c = (1-p)^-exponent (0.5 is correct, 1.0 is the bug)."""
+    return (1 - p) ** (-2 * exponent)
+
+
+def false_fail_probability(n: int, p_values: Sequence[float], tolerance: float) -> float:
+    """Upper bound on the probability that a correct solution fails the variance checks."""
+    alpha = event_budget(p_values)
+    return min(1.0, sum(variance_false_fail(n, p, tolerance, alpha) for p in p_values))
+
+
+def false_pass_probability(
+    n: int, p_values: Sequence[float], tolerance: float, scale_sq_at: ScaleSq
+) -> float:
+    """Upper bound on the probability that a wrong scale (c^2 = scale_sq_at(p)) passes every p."""
+    alpha = event_budget(p_values)
+    return min(variance_pass_probability(n, p, scale_sq_at(p), tolerance, alpha) for p in p_values)
+
+
+def near_misses() -> dict[str, ScaleSq]:
+    """The nearest wrong scales the grader must reject, by name, as c^2 functions of p."""
+    wrong = {f"(1-p)^-{a}": (lambda p, a=a: exponent_scale_sq(p, a)) for a in NEAR_MISS_EXPONENTS}
+    wrong["1/sqrt(p)"] = lambda p: 1 / p
+    return wrong
+
+
+def design_holds(n: int, p_values: Sequence[float], tolerance: float) -> bool:
+    """True when n keeps both error budgets at this tolerance."""
+    alpha = event_budget(p_values)  # the variance check owns three tail events per p
+    if any(variance_false_fail(n, p, tolerance, alpha) > 3 * alpha for p in p_values):
+        return False
+    return all(
+        false_pass_probability(n, p_values, tolerance, wrong) <= FALSE_PASS_BUDGET
+        for wrong in near_misses().values()
+    )
+
+
+def variance_samples_needed(p_values: Sequence[float], tolerance: float) -> int:
+    """Smallest multiple of SAMPLE_STEP for which `design_holds`."""
+    n = SAMPLE_STEP
+    while not design_holds(n, p_values, tolerance):
+        n *= 2
+    lo, hi = n // 2, n
+    while hi - lo > SAMPLE_STEP:
+        mid = (lo + hi) // 2 // SAMPLE_STEP * SAMPLE_STEP
+        lo, hi = (lo, mid) if design_holds(mid, p_values, tolerance) else (mid, hi)
+    return hi
+
+
+def accepted_exponents(p_values: Sequence[float], tolerance: float) -> tuple[float, float]:
+    """Exponents a whose scale (1-p)^-a has expected variance ratio within 1 +- tolerance at every p."""
+    lows, highs = [], []
+    for p in p_values:
+        log_keep = math.log(1 - p)
+        lows.append((1 - math.log(1 - tolerance) / log_keep) / 2)
+        highs.append((1 - math.log(1 + tolerance) / log_keep) / 2)
+    return max(lows), min(highs)
