@@ -1,0 +1,171 @@
+"""Execute notebooks headlessly with papermill-style parameters, on top of nbclient.
+
+Contract: a notebook has one code cell tagged ``parameters`` holding plain literal assignments.
+Overrides go into a new cell tagged ``injected-parameters`` right after it, so they win over the
+defaults while every cell below still sees them. The executed notebook is written even when a cell
+fails, so the failure leaves evidence.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+PARAMETERS_TAG = "parameters"
+INJECTED_PARAMETERS_TAG = "injected-parameters"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+KERNEL_NAME = "python3"
+
+
+def find_notebooks(directory: Path | str) -> list[Path]:
+    """The course notebooks in ``directory`` (``NN_*.ipynb``), in reading order."""
+    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
+
+
+def parse_parameter_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["SEED=1", "BACKEND=offline"]`` into ``{"SEED": 1, "BACKEND": "offline"}``.
+
+    A value is read as a Python literal when it is one, otherwise kept as a string.
+    """
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ValueError(f"bad parameter {pair!r}: write it as NAME=VALUE, e.g. SEED=1")
+        try:
+            overrides[name] = ast.literal_eval(text.strip())
+        except (ValueError, TypeError, SyntaxError):
+            overrides[name] = text
+    return overrides
+
+
+def parameters_cell_index(nb: NotebookNode, source: Path | str = "notebook") -> int:
+    """Index of the first code cell tagged ``parameters``; ValueError naming ``source`` if none."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and PARAMETERS_TAG in cell.metadata.get("tags", []):
+            return index
+    raise ValueError(
+        f"{source}: no code cell is tagged {PARAMETERS_TAG!r}; "
+        "tag the cell that holds the notebook's literal parameters"
+    )
+
+
+def parameter_names(cell_source: str) -> list[str]:
+    """Names assigned at the top level of a parameters cell, in order."""
+    names: list[str] = []
+    for statement in ast.parse(cell_source).body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else []
+        if isinstance(statement, ast.AnnAssign):
+            targets = [statement.target]
+        names += [target.id for target in targets if isinstance(target, ast.Name)]
+    return names
+
+
+def inject_parameters(
+    nb: NotebookNode, parameters: Mapping[str, Any], source: Path | str = "notebook"
+) -> None:
+    """Put ``parameters`` in an ``injected-parameters`` cell right after the parameters cell.
+
+    A cell injected by an earlier run is removed first; no cell is added when there is nothing to
+    override. Unknown names and values that are not Python literals raise ValueError.
+    """
+    import nbformat
+
+    nb.cells = [cell for cell in nb.cells if INJECTED_PARAMETERS_TAG not in cell.metadata.get("tags", [])]
+    index = parameters_cell_index(nb, source)
+    if not parameters:
+        return
+    known = parameter_names(nb.cells[index].source)
+    lines = ["# Injected parameters"]
+    for name, value in parameters.items():
+        if name not in known:
+            raise ValueError(f"{source}: unknown parameter {name!r}; the parameters cell defines {known}")
+        text = repr(value)
+        try:
+            ast.literal_eval(text)
+        except (ValueError, SyntaxError) as error:
+            raise ValueError(
+                f"parameter {name!r}: {text} is not a Python literal; pass a number, string, "
+                "bool, None, or a list/tuple/dict of those"
+            ) from error
+        lines.append(f"{name} = {text}")
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_PARAMETERS_TAG]})
+    if "id" in nb.cells[index]:
+        cell.id = INJECTED_PARAMETERS_TAG
+    else:
+        cell.pop("id", None)
+    nb.cells.insert(index + 1, cell)
+
+
+@functools.cache
+def _this_python_kernel_manager() -> type:
+    """A kernel manager that always starts ipykernel's own ``python3`` spec, i.e. this interpreter.
+
+    An installed ``python3`` kernelspec (say, a user-level one) may point at another Python; the
+    notebooks must run with the packages of the interpreter that runs them.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class ThisPythonKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self) -> KernelSpecManager:
+            return KernelSpecManager(kernel_dirs=[])
+
+    return ThisPythonKernelManager
+
+
+def _kernel_environment() -> dict[str, str]:
+    """The kernel's environment: ours, minus MPLBACKEND, so inline figures are captured."""
+    return {name: value for name, value in os.environ.items() if name != "MPLBACKEND"}
+
+
+def run_notebook(
+    path: Path | str,
+    parameters: Mapping[str, Any] | None = None,
+    output_path: Path | str | None = None,
+    timeout: int = 300,
+    cwd: Path | str | None = None,
+) -> NotebookNode:
+    """Execute the notebook at ``path`` with ``parameters`` overriding its parameters cell.
+
+    The kernel runs this Python interpreter in ``cwd`` (default: the notebook's directory), without
+    ``MPLBACKEND`` so that inline figures are captured.
+    The executed notebook is written to ``output_path`` (default: ``path``, in place) even when a
+    cell fails; the cell error (nbclient's ``CellExecutionError``) is then re-raised.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    inject_parameters(nb, parameters or {}, path)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    working_dir = Path(cwd) if cwd is not None else path.parent
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        kernel_manager_class=_this_python_kernel_manager(),
+        record_timing=False,
+        resources={"metadata": {"path": str(working_dir.resolve())}},
+    )
+    target = Path(output_path) if output_path is not None else path
+    try:
+        client.execute(env=_kernel_environment())
+    finally:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+    return nb
