@@ -299,9 +299,9 @@ class _Checker:
         x = self.inputs["mask_x"]
         dropped = y == 0
         large = np.abs(x) >= np.median(np.abs(x))
-        gaps = [abs(dropped[split].mean() - dropped[~split].mean()) for split in (large, x > 0)]
+        gap = float(max(abs(dropped[split].mean() - dropped[~split].mean()) for split in (large, x > 0)))
         limit = 2 * grader_power.deviation_threshold(x.size // 2, p, self.alpha)
-        return Check("mask_independent_of_values", max(gaps) <= limit, float(max(gaps)), limit, p=p,
+        return Check("mask_independent_of_values", gap <= limit, gap, limit, p=p,
                      detail="drop-rate gap: large vs small |x|, positive vs negative x")
 
     def variance_ratio(self, p: float, y: np.ndarray) -> Check:

@@ -135,7 +135,11 @@ def design_holds(n: int, p_values: Sequence[float], tolerance: float) -> bool:
 
 
 def variance_samples_needed(p_values: Sequence[float], tolerance: float) -> int:
-    """Smallest multiple of SAMPLE_STEP for which `design_holds`."""
+    """Smallest multiple of SAMPLE_STEP for which `design_holds`; ValueError when no n can do it."""
+    for name, wrong in near_misses().items():
+        if all(1 - tolerance <= wrong(p) * (1 - p) <= 1 + tolerance for p in p_values):
+            raise ValueError(f"at tolerance {tolerance:g} the scale {name} is right on average, "
+                             "so no sample size rejects it")
     n = SAMPLE_STEP
     while not design_holds(n, p_values, tolerance):
         n *= 2

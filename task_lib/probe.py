@@ -5,11 +5,16 @@ on the arrays in `inputs.npz`, and writes back raw results only: `outputs.npz` (
 every input array as it is after all calls) and `report.json` (flags and error messages). It
 computes no statistic. `progress.txt` gets a line before each stage, so a child that exits or dies
 part-way can be placed.
+
+The process ends with `os._exit` once the results are written (or the candidate called `sys.exit`),
+so exit handlers the candidate registered never run and cannot rewrite the results.
 """
 
 import importlib.util
 import json
 import sys
+import traceback
+from os import _exit  # bound before the candidate loads, so replacing os._exit has no effect
 
 import numpy as np
 
@@ -107,5 +112,25 @@ def main():
     _progress("done")
 
 
+def run_and_exit():
+    """Run `main` and end the process at once, with the status a normal exit would have had."""
+    try:
+        main()
+        status = 0
+    except SystemExit as exc:  # sys.exit() inside a call
+        status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if not isinstance(exc.code, int | None):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    _exit(status)
+
+
 if __name__ == "__main__":
-    main()
+    run_and_exit()

@@ -1,0 +1,44 @@
+"""Shared fixtures: workspaces built from file texts, and grading many of them once, concurrently."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from task_lib.grader import GradeResult, grade_workspace
+from task_lib.workspace import create_workspace
+
+Files = dict[str, str | bytes]
+
+
+@pytest.fixture(scope="session")
+def make_workspace(tmp_path_factory):
+    """Make a starting workspace with some files replaced or added: make_workspace({name: text})."""
+
+    def make(files: Files | None = None, name: str = "ws") -> Path:
+        directory = create_workspace(tmp_path_factory.mktemp(name))
+        for filename, content in (files or {}).items():
+            path = directory / filename
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return directory
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def grade_many(make_workspace):
+    """Grade several workspaces, each once and side by side: {name: files} -> {name: GradeResult}."""
+
+    def grade(variants: dict[str, Files], **options) -> dict[str, GradeResult]:
+        paths = {name: make_workspace(files, name="graded") for name, files in variants.items()}
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {name: pool.submit(grade_workspace, path, **options) for name, path in paths.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+    return grade
+

@@ -1,0 +1,351 @@
+"""Source texts of `dropout.py` variants the grader tests use.
+
+- `CORRECT`: solutions written in different styles; every one must pass.
+- `MUTANTS`: the correct `BASE` with one behaviour broken, by the grader check that must catch it.
+- `BUG`: the task's starting bug (survivors scaled by 1/(1-p)), the payload most cheats wrap.
+"""
+
+from __future__ import annotations
+
+BASE = '''\
+import math
+
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = np.random.default_rng()
+        self.training = True
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def __call__(self, x):
+        if not self.training or self.p == 0.0:
+            return x.copy()
+        keep = self.rng.random(x.shape) >= self.p
+        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)
+'''
+
+BASE_SCALE = "/ math.sqrt(1.0 - self.p)"
+
+
+def edit(source: str, *changes: tuple[str, str]) -> str:
+    """`source` with each (old, new) replacement applied; each `old` must occur exactly once."""
+    for old, new in changes:
+        assert source.count(old) == 1, f"{old!r} occurs {source.count(old)} times"
+        source = source.replace(old, new)
+    return source
+
+
+BUG = edit(BASE, (BASE_SCALE, "/ (1.0 - self.p)"))
+
+CORRECT = {
+    "numpy_sqrt_with_dtype_cast": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not (0 <= p < 1):
+            raise ValueError("p must be in [0, 1)")
+        self.p = p
+        self.training = True
+        self.rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.copy()
+        mask = self.rng.random(x.shape) >= self.p
+        return (x * mask / np.sqrt(1 - self.p)).astype(x.dtype)
+''',
+    "power_minus_half_python_float": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if p < 0 or p >= 1:
+            raise ValueError(f"invalid dropout probability {p}")
+        self.p = p
+        self.scale = (1.0 - p) ** -0.5
+        self.training = True
+        self._rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def __call__(self, x):
+        if not self.training:
+            return np.array(x, copy=True)
+        keep = self._rng.random(x.shape) < 1.0 - self.p
+        return x * keep * self.scale  # a Python float keeps x's dtype
+''',
+    "math_sqrt_global_random": '''\
+import math
+
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must satisfy 0 <= p < 1")
+        self.p = p
+        self.training = True
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.copy()
+        keep = np.random.rand(*x.shape) >= self.p
+        return x * keep / math.sqrt(1 - self.p)
+''',
+    "exp_log1p": '''\
+import math
+
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(p)
+        self.p = p
+        self.training = True
+        self.rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.copy()
+        scale = math.exp(-0.5 * math.log1p(-self.p))
+        keep = self.rng.uniform(size=x.shape) < 1.0 - self.p
+        return np.multiply(x, keep, dtype=x.dtype) * np.asarray(scale, dtype=x.dtype)
+''',
+    "binomial_mask": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p out of range")
+        self.p = p
+        self.training = True
+        self.rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.copy()
+        mask = self.rng.binomial(1, 1 - self.p, x.shape)
+        return (x * mask * (1 - self.p) ** -0.5).astype(x.dtype, copy=False)
+''',
+    "in_place_on_a_copy": '''\
+import math
+
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must be in [0, 1)")
+        self.p = p
+        self.training = True
+        self.rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        y = x.copy()
+        if self.training and self.p > 0:
+            y[self.rng.random(x.shape) < self.p] = 0
+            y *= 1 / math.sqrt(1 - self.p)
+        return y
+''',
+    "np_where_eval_returns_x_itself": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must be in [0, 1)")
+        self.p = p
+        self.training = True
+        self.rng = np.random.default_rng()
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = self.rng.random(x.shape) >= self.p
+        return np.where(keep, x / np.sqrt(1 - self.p, dtype=x.dtype), x.dtype.type(0))
+''',
+    "fixed_seed_generator_and_training_property": '''\
+import math
+
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must be in [0, 1)")
+        self.p = p
+        self._mode = "train"
+        self.rng = np.random.default_rng(12345)  # fixed seed: still a fresh mask per call
+
+    @property
+    def training(self):
+        return self._mode == "train"
+
+    def train(self):
+        self._mode = "train"
+
+    def eval(self):
+        self._mode = "eval"
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.copy()
+        keep = self.rng.random(x.shape) < 1 - self.p
+        return np.multiply(x, keep * (1 / math.sqrt(1 - self.p)), dtype=x.dtype)
+''',
+}
+
+# Each mutant breaks one behaviour of BASE; the key is the check that must catch it.
+MUTANTS: dict[str, tuple[str, str]] = {
+    "accepts_p_equal_to_one": (
+        "rejects_invalid_p",
+        edit(BASE, ("if not 0.0 <= p < 1.0:", "if not 0.0 <= p <= 1.0:")),
+    ),
+    "tracks_mode_without_the_training_flag": (
+        "training_flag",
+        edit(
+            BASE,
+            ("        self.training = True\n\n",
+             "        self.training = True\n        self.mode = 'train'\n\n"),
+            ("        self.training = True\n        return", "        self.mode = 'train'\n        return"),
+            ("        self.training = False\n", "        self.mode = 'eval'\n"),
+            ("if not self.training or", "if self.mode == 'eval' or"),
+        ),
+    ),
+    "returns_float64_for_float32": (
+        "shape_and_dtype",
+        edit(BASE, (".astype(x.dtype)", ".astype(np.float64)")),
+    ),
+    "modifies_x_while_computing_from_a_private_copy": (
+        "input_unmodified",
+        # Outputs are computed from a copy of the first value seen for each input array, so only
+        # the modification itself is visible: the cleanest way to break this one behaviour.
+        edit(
+            BASE,
+            ("class Var", "_FIRST_SEEN = {}\n\n\nclass Var"),
+            ("    def __call__(self, x):\n", "    def __call__(self, x):\n"
+             "        original, x = x, _FIRST_SEEN.setdefault(id(x), x.copy())\n"
+             "        original *= 2\n"),
+        ),
+    ),
+    "eval_mode_still_drops": (
+        "eval_identity",
+        edit(BASE, ("if not self.training or self.p == 0.0:", "if self.p == 0.0:")),
+    ),
+    "p_zero_goes_through_float16": (
+        "p_zero_identity",
+        edit(
+            BASE,
+            ("        if not self.training or", "        if self.p == 0.0:\n"
+             "            return x.astype(np.float16).astype(x.dtype)\n        if not self.training or"),
+        ),
+    ),
+    "drops_2_points_off_p_with_matching_scale": (
+        "drop_fraction",
+        # The scale matches the rate really used, so the variance stays right; the rate moves
+        # towards 1/2, so two calls agree less often, never more (fresh_mask stays green).
+        edit(
+            BASE,
+            ("        keep = self.rng.random(x.shape) >= self.p\n",
+             "        q = self.p + (0.02 if self.p <= 0.5 else -0.02)\n"
+             "        keep = self.rng.random(x.shape) >= q\n"),
+            (BASE_SCALE, "/ math.sqrt(1.0 - q)"),
+        ),
+    ),
+    "scale_depends_on_value": (
+        "single_scale",
+        edit(BASE, (BASE_SCALE, BASE_SCALE + " * (1 + 0.01 * np.tanh(x))")),
+    ),
+    "reseeds_every_call": (
+        "fresh_mask",
+        edit(BASE, ("keep = self.rng.random(", "keep = np.random.default_rng(0).random(")),
+    ),
+    "drops_large_values_more_often": (
+        "mask_independent_of_values",
+        # |x| above the median is dropped at p + 0.04, below at p - 0.04; equal |x| (the variance
+        # inputs are +-sigma) at exactly p, so the drop fraction and the variance stay right.
+        edit(
+            BASE,
+            ("keep = self.rng.random(x.shape) >= self.p",
+             "size = np.abs(x)\n"
+             "        keep = self.rng.random(x.shape) >= self.p + 0.04 * np.sign(size - np.median(size))"),
+        ),
+    ),
+    "scale_exponent_0.45": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.45"))),
+    "scale_exponent_0.55": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.55"))),
+    "scale_one_over_sqrt_p": ("variance_ratio", edit(BASE, (BASE_SCALE, "/ math.sqrt(self.p)"))),
+    "the_starting_bug": ("variance_ratio", BUG),
+}
+
+# A realistic in-place mutant: x itself is dropped and scaled. Later calls then see the modified
+# x, so identity and statistical checks fail too; input_unmodified comes first and names it.
+IN_PLACE = edit(
+    BASE,
+    ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+     "        x *= keep\n        x /= math.sqrt(1.0 - self.p)\n        return x"),
+)

@@ -1,0 +1,168 @@
+"""The sandbox: limits stop what they should, in bounded time, and the child sees nothing secret."""
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from task_lib.sandbox import SandboxLimits, child_environment, network_isolation_available, run_python
+
+NAMESPACES = pytest.mark.skipif(
+    not network_isolation_available(),
+    reason="no user namespaces (unshare) here: the sandbox cannot isolate the network or the PID space",
+)
+
+
+def run(tmp_path: Path, code: str, **limits) -> tuple:
+    (tmp_path / "child.py").write_text(code, encoding="utf-8")
+    return run_python(["child.py"], cwd=tmp_path, limits=SandboxLimits(**limits))
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until_dead(pids: list[int], seconds: float = 3.0) -> list[int]:
+    """The pids still alive after waiting up to `seconds` for them to go."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in pids if alive(pid)]
+    for pid in survivors:  # don't leak a process we caused, whatever the verdict
+        os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
+# /proc/self names each process as this machine sees it, also from inside a PID namespace.
+GRANDCHILDREN = '''
+import os, subprocess, sys, time
+code = "import os, time\\n{}open('{}', 'w').write(os.readlink('/proc/self'))\\ntime.sleep(60)"
+subprocess.Popen([sys.executable, "-c", code.format("", "grandchild.pid")])
+subprocess.Popen([sys.executable, "-c", code.format("os.setsid()\\n", "escaped.pid")])
+open("child.pid", "w").write(os.readlink("/proc/self"))
+while not (os.path.exists("grandchild.pid") and os.path.exists("escaped.pid")):
+    time.sleep(0.01)
+while True:
+    pass
+'''
+
+
+@pytest.fixture(scope="module")
+def timed_out(tmp_path_factory):
+    """A child that spawned two grandchildren (one left the process group) and then looped."""
+    workdir = tmp_path_factory.mktemp("timeout")
+    result = run(workdir, GRANDCHILDREN, wall_seconds=2.0)
+    pids = {name: int((workdir / f"{name}.pid").read_text()) for name in ("child", "grandchild", "escaped")}
+    yield result, pids
+    wait_until_dead(list(pids.values()), seconds=0)
+
+
+def test_timeout_is_reported_in_bounded_time(timed_out):
+    result, _ = timed_out
+    assert result.timed_out and result.returncode is None
+    assert result.seconds < 2.0 + 3
+    assert "timed out" in result.describe_end()
+
+
+def test_timeout_kills_the_child_and_its_grandchildren(timed_out):
+    _, pids = timed_out
+    assert wait_until_dead([pids["child"], pids["grandchild"]]) == []
+
+
+@NAMESPACES
+def test_timeout_kills_a_grandchild_that_left_the_process_group(timed_out):
+    _, pids = timed_out
+    assert wait_until_dead([pids["escaped"]]) == []
+
+
+def test_memory_limit_stops_a_large_allocation(tmp_path):
+    result = run(tmp_path, "x = bytearray(1024**3)\nprint('allocated')\n", memory_bytes=512 * 1024**2)
+    assert result.returncode not in (0, None)
+    assert "MemoryError" in result.stderr and "allocated" not in result.stdout
+
+
+def test_memory_limit_leaves_room_for_ordinary_work(tmp_path):
+    result = run(tmp_path, "x = bytearray(64 * 1024**2)\nprint('allocated')\n", memory_bytes=512 * 1024**2)
+    assert result.returncode == 0 and result.stdout == "allocated\n"
+
+
+def test_cpu_limit_stops_a_busy_loop(tmp_path):
+    result = run(tmp_path, "while True:\n    pass\n", cpu_seconds=1, wall_seconds=10)
+    assert not result.timed_out and result.returncode != 0
+    assert result.seconds < 5
+
+
+def test_output_is_capped_and_marked_truncated(tmp_path):
+    result = run(tmp_path, "print('x' * 100_000)\n", output_chars=1000)
+    assert result.output_truncated
+    assert result.stdout == "x" * 1000
+
+
+def test_short_output_is_complete(tmp_path):
+    result = run(tmp_path, "import sys\nprint('out')\nprint('err', file=sys.stderr)\n")
+    assert (result.stdout, result.stderr, result.output_truncated) == ("out\n", "err\n", False)
+
+
+def test_a_gigabyte_of_output_ends_quickly(tmp_path):
+    result = run(tmp_path, "import sys\nfor _ in range(1000):\n    sys.stdout.write('x' * 10**6)\n")
+    assert result.returncode != 0 and result.output_truncated
+    assert len(result.stdout) <= SandboxLimits().output_chars
+    assert result.seconds < 10
+
+
+def test_environment_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    result = run(tmp_path, "import json, os\nprint(json.dumps(dict(os.environ)))\n")
+    seen = json.loads(result.stdout)
+    assert "ANTHROPIC_API_KEY" not in seen and "SECRET_TOKEN" not in seen
+    assert "sk-ant-test-key" not in result.stdout and "hunter2" not in result.stdout
+    assert set(seen) <= set(child_environment(tmp_path)) | {"PWD", "SHLVL", "_", "LC_CTYPE"}
+
+
+def test_child_runs_isolated_in_its_working_directory(tmp_path):
+    result = run(tmp_path, "import os, sys\nprint(sys.flags.isolated, os.getcwd())\n")
+    assert result.stdout.split() == ["1", str(tmp_path)]
+
+
+@NAMESPACES
+def test_child_cannot_reach_the_network(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # reachable from here
+        code = (
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    print('connected')\n"
+            "except OSError as exc:\n"
+            "    print('blocked', exc)\n"
+        )
+        result = run(tmp_path, code)
+    assert result.stdout.startswith("blocked"), result.stdout
+
+
+def test_sandbox_never_raises_for_what_the_child_does(tmp_path):
+    result = run(tmp_path, "import os\nos._exit(3)\n")
+    assert result.returncode == 3 and result.describe_end() == "exit code 3"
+    result = run(tmp_path, "import ctypes\nctypes.string_at(0)\n")
+    assert result.signal_name == "SIGSEGV"
+
+
+def test_python_is_this_interpreter(tmp_path):
+    result = run(tmp_path, "import sys\nprint(sys.executable)\n")
+    assert result.stdout.strip() == sys.executable
