@@ -1,6 +1,7 @@
 """Cheats fail, and the grader survives them: each is a failed grade with its own category, in
 bounded time, and nothing from the workspace ever runs in this process."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -160,3 +161,12 @@ def test_nothing_from_the_workspaces_ran_here(graded, graded_loops):
     assert Path(sys.modules["conftest"].__file__).parent == Path(__file__).parent
     assert np.var(np.array([1.0, -1.0])) == 1.0
     assert not np.allclose(0.0, 1.0)
+
+
+def test_non_finite_measurements_serialize_as_strict_json(graded):
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    text = json.dumps(graded["returns_nan"].to_dict(), allow_nan=False)
+    values = [check["value"] for check in json.loads(text, parse_constant=refuse)["checks"]]
+    assert "nan" in values
