@@ -87,6 +87,289 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- attempt, calibrate, regrade: the agent harness ----------------------------------------------
+
+INTERRUPT_GRACE_SECONDS = 3.0
+EXIT_INTERRUPTED = 130
+
+
+def run_async(coroutine):
+    """Run `coroutine` to its end; Ctrl-C cancels it and raises KeyboardInterrupt within a few seconds
+    (tool calls and grades still running in threads get INTERRUPT_GRACE_SECONDS to finish)."""
+    import asyncio
+    import signal
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix="task_lib")
+    loop.set_default_executor(executor)
+    task = loop.create_task(coroutine)
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: keep the default
+        pass
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        executor.shutdown(wait=not interrupted, cancel_futures=True)
+        if interrupted:
+            kill_child_process_groups()
+        deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
+        while interrupted and busy_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.close()
+
+
+def kill_child_process_groups() -> None:
+    """SIGKILL every child of this process that leads its own process group: the sandboxed runs
+    (tool calls, grades) an interrupted run abandons. Linux only; elsewhere nothing happens."""
+    import os
+    import signal
+
+    me = os.getpid()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if entry.isdigit() and parent == me:
+                os.killpg(int(entry), signal.SIGKILL)  # only a group its pid leads: never our own
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def busy_threads() -> list:
+    """Threads that would hold up the interpreter's exit (tool calls or grades still running)."""
+    import threading
+
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+
+
+def exit_after_interrupt() -> int:
+    """Exit code 130; if tool or grading threads are still busy, leave now without waiting for them."""
+    import os
+
+    if busy_threads():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
+def choose_backend_and_model(backend: str | None, model: str | None) -> tuple[str, str]:
+    """The backend (default: anthropic with ANTHROPIC_API_KEY set, else offline) and a model valid on it."""
+    from task_lib.backends import DEFAULT_MODELS, BackendError, check_choice, default_backend_name
+
+    backend = backend or default_backend_name()
+    model = model or DEFAULT_MODELS.get(backend, "")
+    try:
+        check_choice(backend, model)
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    return backend, model
+
+
+def agent_limits(max_steps: int | None):
+    """The task's default agent limits, with the step limit replaced when given."""
+    from dataclasses import replace
+
+    from task_lib.task import DEFAULT_TASK
+
+    limits = DEFAULT_TASK.limits
+    return limits if max_steps is None else replace(limits, max_steps=max_steps)
+
+
+def format_attempt_grade(grade: dict | None) -> str:
+    """A saved grade (GradeResult.to_dict()) as the grade command prints it."""
+    from task_lib.grader import Check, GradeResult
+
+    if not grade or "seed" not in grade:
+        return f"FAILED: {(grade or {}).get('message') or 'no grade'}"
+    return format_grade(GradeResult(**{**grade, "checks": [Check(**check) for check in grade["checks"]]}))
+
+
+def usable_directory(path: Path) -> Path:
+    """`path`, created if needed; UsageError when it cannot be (a file, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {path} as an output directory: {exc.strerror or exc}") from None
+    return path
+
+
+def cmd_attempt(args: argparse.Namespace) -> int:
+    import time
+
+    from task_lib.agent import run_attempt
+    from task_lib.backends import open_backend
+    from task_lib.transcript import print_event
+
+    backend_name, model = choose_backend_and_model(args.backend, args.model)
+    out = usable_directory(args.out or Path("runs") / time.strftime("attempt-%Y%m%d-%H%M%S"))
+
+    async def attempt():
+        async with open_backend(backend_name) as backend:
+            if not args.json:
+                print(f"backend: {backend.name} ({backend.label})", flush=True)
+            return await run_attempt(backend, model, out, limits=agent_limits(args.max_steps),
+                                     tolerance=args.tolerance, on_event=None if args.json else print_event)
+
+    try:
+        record = run_async(attempt())
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the transcript so far is in {out}", file=sys.stderr, flush=True)
+        return exit_after_interrupt()
+    if args.json:
+        print(json.dumps(record.to_dict()))
+    else:
+        print(format_attempt_grade(record.grade))
+        cost = "n/a" if record.cost_usd is None else f"${record.cost_usd:.4f}"
+        print(f"outcome: {record.describe()}; {sum(record.usage.values()):,} tokens, cost {cost} "
+              f"({record.price_note}); {record.wall_seconds:.1f} s")
+        print(f"backend: {record.backend} ({record.label}); transcript and final workspace in {out}")
+    if record.fatal:
+        print(f"error: {record.error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK if record.outcome == "passed" else EXIT_FAILED
+
+
+def calibration_reporter(header: str, stream, bar: bool):
+    """A progress callback: `header` (and the attempts already done) first, then, when `bar`, one
+    self-overwriting progress bar on `stream`."""
+    started = False
+
+    def report(progress) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            resumed = f" ({progress.done} already done)" if progress.done else ""
+            stream.write(f"{header}{resumed}\n")
+        if bar:
+            width = 24
+            filled = width * progress.done // max(progress.total, 1)
+            counts = "  ".join(f"{name} {count}" for name, count in progress.outcomes.items())
+            bar_text = "#" * filled + "." * (width - filled)
+            stream.write(f"\r[{bar_text}] {progress.done}/{progress.total}  {counts}")
+            stream.write("\n" if progress.done >= progress.total else "")
+        stream.flush()
+
+    return report
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from task_lib.backends import open_backend
+    from task_lib.calibration import (
+        RUN_FILE,
+        CalibrationError,
+        format_summary,
+        load_attempts,
+        load_config,
+        run_calibration,
+    )
+    from task_lib.task import DEFAULT_TASK, AgentLimits
+
+    try:
+        saved = load_config(args.out) if args.resume and (args.out / RUN_FILE).is_file() else None
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    backend_name, model = choose_backend_and_model(args.backend or (saved and saved.backend),
+                                                   args.model or (saved and saved.model))
+    runs = args.runs or (saved and saved.runs)
+    if not runs:
+        raise UsageError("--runs is required: the number of attempts, e.g. --runs 20")
+    tolerance = args.tolerance or (saved.tolerance if saved else DEFAULT_TASK.tolerance)
+    limits = agent_limits(args.max_steps)
+    if saved and args.max_steps is None:
+        limits = AgentLimits(**saved.limits)  # a resumed run keeps the limits it started with
+    usable_directory(args.out)
+    resume_command = f"python -m task_lib calibrate --out {args.out} --runs {runs} --resume"
+
+    async def calibrate():
+        async with open_backend(backend_name) as backend:
+            header = (f"calibrating: {runs} attempts of {model} on {backend.name} ({backend.label}), "
+                      f"{args.concurrency} at a time, into {args.out}")
+            return await run_calibration(
+                backend, model, args.out, runs, concurrency=args.concurrency, tolerance=tolerance,
+                limits=limits, resume=args.resume,
+                on_progress=calibration_reporter(header, sys.stderr, bar=sys.stderr.isatty()),
+            )
+
+    try:
+        summary = run_async(calibrate())
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        finished = len([r for r in load_attempts(args.out) if r.index < runs])
+        print(f"\ninterrupted: {finished} of {runs} attempts are finished and saved in {args.out}; "
+              f"complete the run with: {resume_command}", file=sys.stderr, flush=True)
+        return exit_after_interrupt()
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    if summary["stopped"]:
+        print(f"error: the run stopped early: {summary['stopped']}. Fix it, then: {resume_command}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_regrade(args: argparse.Namespace) -> int:
+    from task_lib.calibration import CalibrationError, format_summary, regrade_run
+
+    if not args.run_dir.is_dir():
+        raise UsageError(f"no run directory at {args.run_dir}")
+    try:
+        summary = run_async(regrade_run(args.run_dir, args.tolerance))
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def add_agent_commands(commands) -> None:
+    """The attempt, calibrate and regrade subcommands."""
+    backend_help = "anthropic or offline (default: anthropic when ANTHROPIC_API_KEY is set, else offline)"
+    model_help = "model id (anthropic: claude-haiku-4-5 …; offline: scripted:mix or scripted:<policy>)"
+
+    attempt = commands.add_parser("attempt", help="run the agent once, printing the transcript as it goes")
+    attempt.add_argument("--backend", help=backend_help)
+    attempt.add_argument("--model", help=model_help)
+    attempt.add_argument("--out", type=Path, help="directory for the transcript and final workspace")
+    attempt.add_argument("--tolerance", type=tolerance_arg, default=None, help="grading tolerance")
+    attempt.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
+    attempt.add_argument("--json", action="store_true", help="print only the attempt record as JSON")
+    attempt.set_defaults(handler=cmd_attempt)
+
+    calibrate = commands.add_parser("calibrate", help="run N attempts concurrently and summarise them")
+    calibrate.add_argument("--runs", type=positive_int_arg, default=None, help="number of attempts")
+    calibrate.add_argument("--concurrency", type=positive_int_arg, default=4, help="attempts at a time")
+    calibrate.add_argument("--backend", help=backend_help)
+    calibrate.add_argument("--model", help=model_help)
+    calibrate.add_argument("--out", type=Path, required=True, help="run directory")
+    calibrate.add_argument("--tolerance", type=tolerance_arg, default=None, help="grading tolerance")
+    calibrate.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
+    calibrate.add_argument("--resume", action="store_true", help="complete the run in --out to --runs")
+    calibrate.add_argument("--json", action="store_true", help="print one JSON summary object")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+    regrade = commands.add_parser("regrade", help="re-grade a saved run at a tolerance (no model calls)")
+    regrade.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    regrade.add_argument("--tolerance", type=tolerance_arg, required=True, help="grading tolerance")
+    regrade.add_argument("--json", action="store_true", help="print one JSON summary object")
+    regrade.set_defaults(handler=cmd_regrade)
+
+
 # ---- the parser ---------------------------------------------------------------------------------
 
 
@@ -108,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="grade the buggy file and the reference fix, side by side")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=cmd_demo)
+
+    add_agent_commands(commands)
     return parser
 
 

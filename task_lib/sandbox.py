@@ -83,7 +83,9 @@ def network_isolation_available() -> bool:
     return probe.returncode == 0
 
 
-_UNSHARE_FLAGS = ("--net", "--pid", "--fork", "--kill-child")
+# Own network (none), PID and mount namespaces; a fresh /proc shows the child only its own processes,
+# so /proc/<pid>/environ of the harness (which holds the API key) is out of reach.
+_UNSHARE_FLAGS = ("--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc")
 
 
 def child_environment(workdir: Path) -> dict[str, str]:

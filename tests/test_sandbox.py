@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,42 +19,54 @@ NAMESPACES = pytest.mark.skipif(
 )
 
 
-def run(tmp_path: Path, code: str, **limits) -> tuple:
+def run(tmp_path: Path, code: str, *args: str, **limits) -> tuple:
     (tmp_path / "child.py").write_text(code, encoding="utf-8")
-    return run_python(["child.py"], cwd=tmp_path, limits=SandboxLimits(**limits))
+    return run_python(["child.py", *args], cwd=tmp_path, limits=SandboxLimits(**limits))
 
 
 def alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
 
 
-def wait_until_dead(pids: list[int], seconds: float = 3.0) -> list[int]:
-    """The pids still alive after waiting up to `seconds` for them to go."""
+def processes_marked(mark: str) -> dict[int, str]:
+    """Live processes on this machine whose command line contains `mark`: {pid: command line}."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if mark in cmdline and alive(int(entry.name)):
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def survivors(mark: str, role: str, seconds: float = 3.0) -> list[int]:
+    """Pids of marked processes playing `role` still alive after up to `seconds`; killed if any."""
     deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while True:
+        left = [pid for pid, cmd in processes_marked(mark).items() if role in cmd]
+        if not left or time.monotonic() > deadline:
+            break
         time.sleep(0.05)
-    survivors = [pid for pid in pids if alive(pid)]
-    for pid in survivors:  # don't leak a process we caused, whatever the verdict
+    for pid in left:  # don't leak a process we caused, whatever the verdict
         os.kill(pid, signal.SIGKILL)
-    return survivors
+    return left
 
 
-# /proc/self names each process as this machine sees it, also from inside a PID namespace.
+# Every process carries the mark in its command line, so the test finds it from outside the sandbox's
+# PID namespace (where the child's own /proc shows other numbers).
 GRANDCHILDREN = '''
 import os, subprocess, sys, time
-code = "import os, time\\n{}open('{}', 'w').write(os.readlink('/proc/self'))\\ntime.sleep(60)"
-subprocess.Popen([sys.executable, "-c", code.format("", "grandchild.pid")])
-subprocess.Popen([sys.executable, "-c", code.format("os.setsid()\\n", "escaped.pid")])
-open("child.pid", "w").write(os.readlink("/proc/self"))
-while not (os.path.exists("grandchild.pid") and os.path.exists("escaped.pid")):
+code = "import os, sys, time\\n{}open(sys.argv[1], 'w').close()\\ntime.sleep(60)"
+subprocess.Popen([sys.executable, "-c", code.format(""), "grandchild.started", sys.argv[1]])
+subprocess.Popen([sys.executable, "-c", code.format("os.setsid()\\n"), "escaped.started", sys.argv[1]])
+while not (os.path.exists("grandchild.started") and os.path.exists("escaped.started")):
     time.sleep(0.01)
 while True:
     pass
@@ -64,10 +77,11 @@ while True:
 def timed_out(tmp_path_factory):
     """A child that spawned two grandchildren (one left the process group) and then looped."""
     workdir = tmp_path_factory.mktemp("timeout")
-    result = run(workdir, GRANDCHILDREN, wall_seconds=2.0)
-    pids = {name: int((workdir / f"{name}.pid").read_text()) for name in ("child", "grandchild", "escaped")}
-    yield result, pids
-    wait_until_dead(list(pids.values()), seconds=0)
+    mark = f"sandbox-test-{os.getpid()}-{time.monotonic_ns()}"
+    result = run(workdir, GRANDCHILDREN, mark, wall_seconds=2.0)
+    assert (workdir / "grandchild.started").exists() and (workdir / "escaped.started").exists()
+    yield result, mark
+    survivors(mark, "", seconds=0)
 
 
 def test_timeout_is_reported_in_bounded_time(timed_out):
@@ -78,14 +92,44 @@ def test_timeout_is_reported_in_bounded_time(timed_out):
 
 
 def test_timeout_kills_the_child_and_its_grandchildren(timed_out):
-    _, pids = timed_out
-    assert wait_until_dead([pids["child"], pids["grandchild"]]) == []
+    _, mark = timed_out
+    assert survivors(mark, "child.py") == []
+    assert survivors(mark, "grandchild.started") == []
 
 
 @NAMESPACES
 def test_timeout_kills_a_grandchild_that_left_the_process_group(timed_out):
-    _, pids = timed_out
-    assert wait_until_dead([pids["escaped"]]) == []
+    _, mark = timed_out
+    assert survivors(mark, "escaped.started") == []
+
+
+SCAN_ENVIRONS = """
+import glob, sys
+for path in glob.glob('/proc/*/environ'):
+    try:
+        data = open(path, 'rb').read()
+    except OSError:
+        continue
+    if sys.argv[1].encode() in data:
+        print('FOUND', path)
+print('scanned')
+"""
+
+
+@NAMESPACES
+def test_child_cannot_read_the_environment_of_other_processes(tmp_path):
+    secret = f"sk-ant-test-{time.monotonic_ns()}"
+    holder = subprocess.Popen(["sleep", "30"], env={**os.environ, "ANTHROPIC_API_KEY": secret})
+    try:
+        scan = [sys.executable, "-c", SCAN_ENVIRONS, secret]
+        outside = subprocess.run(scan, capture_output=True, text=True)
+        assert "FOUND" in outside.stdout  # the scan does find the key when not sandboxed
+        result = run(tmp_path, SCAN_ENVIRONS, secret)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0 and "scanned" in result.stdout
+    assert "FOUND" not in result.stdout
 
 
 def test_memory_limit_stops_a_large_allocation(tmp_path):

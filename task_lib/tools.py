@@ -1,0 +1,235 @@
+"""The agent's tools: their schemas, and handlers bound to one workspace.
+
+Contract: `WorkspaceTools.handle(name, input)` never raises for anything a model can send; every
+problem comes back as an `is_error` result saying what to change. Paths are resolved inside the
+workspace (no escape by `..`, absolute paths or symlinks); code runs only in the sandbox.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
+from task_lib.task import SOLUTION_FILE, TEST_FILE
+from task_lib.workspace import WorkspacePathError, resolve_in_workspace
+
+MAX_RESULT_CHARS = 20_000
+MAX_WRITE_CHARS = 1_000_000
+MAX_LISTED_FILES = 100
+TOOL_LIMITS = SandboxLimits()
+
+# `python -I` does not put the working directory on sys.path: these put it back, so that
+# `import dropout` works in the tests and in snippets.
+RUN_TESTS_BOOTSTRAP = (
+    f"import runpy, sys; sys.path.insert(0, ''); sys.argv = [{TEST_FILE!r}]; "
+    f"runpy.run_path({TEST_FILE!r}, run_name='__main__')"
+)
+RUN_PYTHON_BOOTSTRAP = """\
+import linecache, sys, traceback
+sys.path.insert(0, '')
+source = sys.stdin.read()
+linecache.cache['<snippet>'] = (len(source), None, source.splitlines(True), '<snippet>')
+try:
+    exec(compile(source, '<snippet>', 'exec'), {'__name__': '__main__'})
+except SystemExit:
+    raise
+except BaseException as exc:
+    traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+    sys.exit(1)
+"""
+
+_NO_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
+TOOL_SCHEMAS: list[dict[str, Any]] = [
+    {
+        "name": "read_file",
+        "description": "Read a text file of the project and return its whole content.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "Relative path, e.g. dropout.py"}},
+            "required": ["path"],
+        },
+    },
+    {
+        "name": "write_file",
+        "description": "Create or overwrite a text file of the project with the given full content "
+        "(the whole new file, not a diff).",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "Relative path, e.g. dropout.py"},
+                "content": {"type": "string", "description": "The complete new content of the file"},
+            },
+            "required": ["path", "content"],
+        },
+    },
+    {
+        "name": "run_tests",
+        "description": f"Run the visible tests in {TEST_FILE} against the current {SOLUTION_FILE}; "
+        "returns their output and exit status.",
+        "input_schema": _NO_INPUT,
+    },
+    {
+        "name": "run_python",
+        "description": "Run a Python snippet in the project directory (`import dropout` works, NumPy "
+        f"is available, no network, {TOOL_LIMITS.wall_seconds:g} s time limit); returns its "
+        "stdout, stderr and exit status. Use print() to see values.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "Python source to run"}},
+            "required": ["code"],
+        },
+    },
+    {
+        "name": "submit",
+        "description": f"Finish the task: the grader then checks {SOLUTION_FILE}. Call it once, "
+        "when you are done.",
+        "input_schema": _NO_INPUT,
+    },
+]
+TOOL_NAMES = tuple(schema["name"] for schema in TOOL_SCHEMAS)
+
+
+class ToolResult(NamedTuple):
+    """What a tool call returns to the model, and whether it ended the attempt."""
+
+    text: str
+    is_error: bool = False
+    submitted: bool = False
+
+
+def tool_error(text: str) -> ToolResult:
+    return ToolResult(text, is_error=True)
+
+
+def trim(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    """`text` cut to about `limit` characters, keeping its start and end, with a note saying so."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut:,} characters trimmed from the middle ...]\n{text[-half:]}"
+
+
+class WorkspaceTools:
+    """The five tools, bound to one workspace directory."""
+
+    def __init__(self, workspace: Path | str, limits: SandboxLimits = TOOL_LIMITS):
+        self.workspace = Path(workspace).resolve()
+        self.limits = limits
+
+    def handle(self, name: str, tool_input: Any) -> ToolResult:
+        """Run one tool call; problems come back as is_error results, never as exceptions."""
+        if name not in TOOL_NAMES:
+            return tool_error(f"unknown tool {name!r}: the tools are {', '.join(TOOL_NAMES)}")
+        if not isinstance(tool_input, dict):
+            return tool_error(f"{name}: the input must be a JSON object")
+        try:
+            if name == "read_file":
+                return self.read_file(_string(tool_input, "path"))
+            if name == "write_file":
+                return self.write_file(_string(tool_input, "path"), _string(tool_input, "content"))
+            if name == "run_tests":
+                return self.run_tests()
+            if name == "run_python":
+                return self.run_python(_string(tool_input, "code"))
+            return ToolResult(f"Submitted. The grader will now check {SOLUTION_FILE}.", submitted=True)
+        except (WorkspacePathError, _BadInput) as exc:
+            return tool_error(str(exc))
+        except OSError as exc:
+            return tool_error(f"{name} failed: {exc.strerror or exc}")
+
+    def read_file(self, path: str) -> ToolResult:
+        target = resolve_in_workspace(self.workspace, path)
+        if not target.exists():
+            return tool_error(f"no file {path!r}. Files in the project: {self.list_files()}")
+        if target.is_dir():
+            return tool_error(f"{path!r} is a directory. Files in the project: {self.list_files()}")
+        if not stat.S_ISREG(target.stat().st_mode):
+            return tool_error(f"{path!r} is not a regular file")
+        size = target.stat().st_size
+        data = _read_prefix(target, MAX_RESULT_CHARS * 4)
+        cut = len(data) < size
+        try:  # a character split by the read limit is no error: the decoder keeps it back
+            text = codecs.getincrementaldecoder("utf-8")().decode(data, final=not cut)
+        except UnicodeDecodeError as exc:
+            return tool_error(f"{path!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                              f"{exc.start}); it holds {size:,} bytes")
+        if len(text) > MAX_RESULT_CHARS or cut:
+            shown = text[:MAX_RESULT_CHARS]
+            return ToolResult(f"{shown}\n[... trimmed: showing the first {len(shown):,} characters of "
+                              f"a {size:,}-byte file; use run_python to print other parts]")
+        return ToolResult(text if text else f"({path} is empty)")
+
+    def write_file(self, path: str, content: str) -> ToolResult:
+        if len(content) > MAX_WRITE_CHARS:
+            return tool_error(f"content is {len(content):,} characters; the limit is {MAX_WRITE_CHARS:,}")
+        target = resolve_in_workspace(self.workspace, path)
+        if target == self.workspace or target.is_dir():
+            return tool_error(f"{path!r} is a directory: give a file path such as {SOLUTION_FILE}")
+        try:
+            data = content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return tool_error(f"content holds a character that is not valid in UTF-8 at offset {exc.start}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with os.fdopen(os.open(target, flags, 0o644), "wb") as handle:
+            handle.write(data)
+        lines = content.count("\n") + (not content.endswith("\n") and bool(content))
+        return ToolResult(f"wrote {len(content):,} characters ({lines} lines) to {path}")
+
+    def run_tests(self) -> ToolResult:
+        if not (self.workspace / TEST_FILE).is_file():
+            return tool_error(f"{TEST_FILE} is missing from the project")
+        result = run_python(["-c", RUN_TESTS_BOOTSTRAP], self.workspace, self.limits)
+        return ToolResult(describe_run(result, self.limits.output_chars))
+
+    def run_python(self, code: str) -> ToolResult:
+        result = run_python(["-c", RUN_PYTHON_BOOTSTRAP], self.workspace, self.limits, stdin_text=code)
+        return ToolResult(describe_run(result, self.limits.output_chars))
+
+    def list_files(self) -> str:
+        """The project's files (relative paths, no caches), for messages about missing files."""
+        found = []
+        for root, dirs, files in os.walk(self.workspace):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            found += sorted(str(Path(root, f).relative_to(self.workspace)) for f in files)
+            if len(found) > MAX_LISTED_FILES:
+                return ", ".join(found[:MAX_LISTED_FILES]) + f" (and more; {MAX_LISTED_FILES} shown)"
+        return ", ".join(found) if found else "(none)"
+
+
+def describe_run(result: SandboxResult, output_chars: int = TOOL_LIMITS.output_chars) -> str:
+    """A sandboxed run as the model sees it: how it ended, then its stdout and stderr."""
+    if result.timed_out:
+        head = f"timed out after {result.seconds:.0f} s (the time limit); the process was killed"
+    else:
+        head = f"{result.describe_end()} ({result.seconds:.1f} s)"
+    parts = [head]
+    for label, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        parts.append(f"--- {label} ---\n{text.rstrip()}" if text.strip() else f"--- {label}: (empty)")
+    if result.output_truncated:
+        parts.append(f"[output cut: the sandbox keeps at most {output_chars:,} characters per stream]")
+    return trim("\n".join(parts))
+
+
+class _BadInput(ValueError):
+    """A tool input is missing or has the wrong type."""
+
+
+def _string(tool_input: dict[str, Any], key: str) -> str:
+    value = tool_input.get(key)
+    if not isinstance(value, str):
+        found = "missing" if value is None else f"a {type(value).__name__}"
+        raise _BadInput(f"{key!r} must be a string; it is {found}")
+    return value
+
+
+def _read_prefix(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file, without following a final symlink or blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit)

@@ -1,0 +1,176 @@
+"""The agent's tools: hostile paths are refused, nothing outside the workspace is read or written,
+and every problem comes back as a tool error the model can act on."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from task_lib.sandbox import SandboxLimits
+from task_lib.tools import MAX_RESULT_CHARS, MAX_WRITE_CHARS, TOOL_NAMES, TOOL_SCHEMAS, WorkspaceTools
+from task_lib.workspace import create_workspace
+
+SECRET = "outside the workspace: must never be read"
+
+
+@pytest.fixture
+def layout(tmp_path: Path):
+    """A workspace next to a secret file and a secret directory it must not reach."""
+    workspace = create_workspace(tmp_path / "project")
+    (tmp_path / "secret.txt").write_text(SECRET)
+    (tmp_path / "secret_dir").mkdir()
+    (tmp_path / "secret_dir" / "inner.txt").write_text(SECRET)
+    return workspace, tmp_path
+
+
+def outside_files(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if "project" not in path.relative_to(root).parts}
+
+
+def test_schemas_name_the_contract_tools():
+    assert TOOL_NAMES == ("read_file", "write_file", "run_tests", "run_python", "submit")
+    for schema in TOOL_SCHEMAS:
+        assert schema["description"] and schema["input_schema"]["type"] == "object"
+
+
+def test_read_file_returns_the_whole_file(layout):
+    workspace, _ = layout
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "dropout.py"})
+    assert not result.is_error and result.text == (workspace / "dropout.py").read_text()
+
+
+def test_reading_a_missing_file_lists_the_files_that_exist(layout):
+    result = WorkspaceTools(layout[0]).handle("read_file", {"path": "dropuot.py"})
+    assert result.is_error and "dropout.py, test_dropout.py" in result.text
+
+
+@pytest.mark.parametrize("path", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "ABSOLUTE_SECRET"])
+def test_paths_leaving_the_workspace_are_refused_for_reading_and_writing(layout, path):
+    workspace, root = layout
+    path = str(root / "secret.txt") if path == "ABSOLUTE_SECRET" else path
+    before = outside_files(root)
+    tools = WorkspaceTools(workspace)
+    read = tools.handle("read_file", {"path": path})
+    write = tools.handle("write_file", {"path": path, "content": "overwritten"})
+    assert read.is_error and write.is_error
+    assert "outside the project directory" in read.text or "is absolute" in read.text
+    assert SECRET not in read.text and "root:" not in read.text
+    assert (root / "secret.txt").read_text() == SECRET and outside_files(root) == before
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "path"),
+    [
+        ("out", "secret_dir", "out/inner.txt"),  # a directory symlink pointing out
+        ("link.txt", "secret.txt", "link.txt"),  # a file symlink pointing out
+        ("dangling", "new_outside.txt", "dangling"),  # a symlink to a file that does not exist yet
+        ("etc", "/etc", "etc/passwd"),
+    ],
+)
+def test_symlinks_pointing_outside_are_refused(layout, link, target, path):
+    workspace, root = layout
+    os.symlink(target if target.startswith("/") else root / target, workspace / link)
+    before = outside_files(root)
+    tools = WorkspaceTools(workspace)
+    read = tools.handle("read_file", {"path": path})
+    write = tools.handle("write_file", {"path": path, "content": "escaped"})
+    assert read.is_error and "outside the project directory" in read.text
+    assert write.is_error and SECRET not in read.text and "root:" not in read.text
+    assert outside_files(root) == before and (root / "secret.txt").read_text() == SECRET
+
+
+def test_write_file_creates_files_and_directories_inside(layout):
+    workspace, _ = layout
+    result = WorkspaceTools(workspace).handle("write_file", {"path": "notes/a.txt", "content": "x\ny\n"})
+    assert not result.is_error and "2 lines" in result.text
+    assert (workspace / "notes" / "a.txt").read_text() == "x\ny\n"
+
+
+def test_non_utf8_content_is_reported_not_crashed_on(layout):
+    workspace, _ = layout
+    (workspace / "blob.bin").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 10)
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "blob.bin"})
+    assert result.is_error and "not UTF-8" in result.text
+
+
+def test_long_files_are_trimmed_with_a_note(layout):
+    workspace, _ = layout
+    (workspace / "big.txt").write_text("y" * (3 * MAX_RESULT_CHARS))
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "big.txt"})
+    assert not result.is_error and len(result.text) < MAX_RESULT_CHARS + 200 and "trimmed" in result.text
+
+
+def test_special_files_are_refused_without_blocking(layout):
+    workspace, _ = layout
+    os.mkfifo(workspace / "pipe")
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "pipe"})
+    assert result.is_error and "not a regular file" in result.text
+
+
+@pytest.mark.parametrize(
+    ("name", "tool_input", "message"),
+    [
+        ("delete_file", {"path": "dropout.py"}, "unknown tool"),
+        ("read_file", {}, "'path' must be a string"),
+        ("read_file", {"path": 3}, "'path' must be a string"),
+        ("write_file", {"path": "a.py"}, "'content' must be a string"),
+        ("run_python", {"code": None}, "'code' must be a string"),
+        ("read_file", ["dropout.py"], "must be a JSON object"),
+        ("read_file", {"path": ""}, "non-empty"),
+        ("read_file", {"path": "."}, "is a directory"),
+        ("write_file", {"path": "x.py", "content": "a" * (MAX_WRITE_CHARS + 1)}, "the limit is"),
+        ("write_file", {"path": "x.py", "content": "\ud800"}, "not valid in UTF-8"),
+    ],
+)
+def test_bad_tool_calls_are_tool_errors(layout, name, tool_input, message):
+    result = WorkspaceTools(layout[0]).handle(name, tool_input)
+    assert result.is_error and message in result.text and not result.submitted
+
+
+def test_run_tests_imports_the_workspace_dropout(layout):
+    result = WorkspaceTools(layout[0]).handle("run_tests", {})
+    assert not result.is_error and result.text.startswith("exit code 0")
+    assert "5 passed, 0 failed" in result.text
+
+
+def test_run_python_runs_in_the_workspace_and_reports_the_exit_status(layout):
+    workspace, _ = layout
+    code = "import os, dropout\nprint(os.getcwd())\nraise SystemExit(3)\n"
+    result = WorkspaceTools(workspace).handle("run_python", {"code": code})
+    assert result.text.startswith("exit code 3") and str(workspace.resolve()) in result.text
+
+
+def test_run_python_tracebacks_show_the_snippet_line(layout):
+    result = WorkspaceTools(layout[0]).handle("run_python", {"code": "x = 1\nx / 0  # here\n"})
+    assert result.text.startswith("exit code 1")
+    assert "x / 0  # here" in result.text and "ZeroDivisionError" in result.text
+
+
+def test_run_python_timeout_is_reported_plainly(layout):
+    tools = WorkspaceTools(layout[0], SandboxLimits(wall_seconds=1.0))
+    result = tools.handle("run_python", {"code": "import time\ntime.sleep(30)"})
+    assert result.text.startswith("timed out")
+
+
+def test_run_python_sees_no_api_key(layout, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+    result = WorkspaceTools(layout[0]).handle("run_python", {"code": "import os\nprint(dict(os.environ))"})
+    assert "sk-ant-test" not in result.text and "ANTHROPIC" not in result.text
+
+
+def test_submit_ends_the_attempt(layout):
+    assert WorkspaceTools(layout[0]).handle("submit", {}).submitted
+
+
+def test_a_small_file_with_one_bad_byte_at_its_end_is_reported(layout):
+    workspace, _ = layout
+    (workspace / "dropout.py").write_bytes(b"x = 1\n\xff")
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "dropout.py"})
+    assert result.is_error and "offset 6" in result.text
+
+
+def test_a_long_file_cut_inside_a_character_is_still_text(layout):
+    workspace, _ = layout
+    (workspace / "wide.txt").write_text("x" + "é" * (3 * MAX_RESULT_CHARS), encoding="utf-8")  # cut mid-é
+    result = WorkspaceTools(workspace).handle("read_file", {"path": "wide.txt"})
+    assert not result.is_error and result.text.startswith("x" + "é" * 100) and "trimmed" in result.text
