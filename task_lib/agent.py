@@ -219,10 +219,13 @@ def tool_result_block(tool_use_id: str, result: ToolResult) -> dict[str, Any]:
             "is_error": result.is_error}
 
 
-async def grade_saved(workspace: Path, tolerance: float) -> tuple[dict[str, Any] | None, str | None]:
-    """The grade of a saved workspace (in a thread), or None and the reason it has no grade."""
+async def grade_saved(
+    workspace: Path, tolerance: float, seed: int | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The grade of a saved workspace (in a thread; fresh inputs unless `seed` is given), or None and
+    the reason it has no grade."""
     try:
-        result = await asyncio.to_thread(grade_workspace, workspace, tolerance)
+        result = await asyncio.to_thread(grade_workspace, workspace, tolerance=tolerance, seed=seed)
     except UnusableWorkspace as exc:
         return None, str(exc)
     return result.to_dict(), None
@@ -256,11 +259,13 @@ async def run_attempt(
     limits: AgentLimits | None = None,
     tolerance: float | None = None,
     on_event: EventCallback | None = None,
+    grade_seed: int | None = None,
 ) -> AttemptRecord:
     """Run one attempt of `model` (resolved with `backend.resolve_model(model, index)`) and grade it.
 
     `limits` default to `spec.limits` (AgentLimits: 40 steps, 8192 tokens per response, 2M tokens in
     all); `tolerance` to `spec.tolerance`. `on_event` receives every transcript event as it happens.
+    `grade_seed` fixes the grader's inputs (default: fresh), so that a rerun reproduces the grade.
     """
     limits = spec.limits if limits is None else limits
     tolerance = spec.tolerance if tolerance is None else tolerance
@@ -287,7 +292,7 @@ async def run_attempt(
             log.record("api_error", step=progress.steps + 1, message=failure.cause,
                        traceback=traceback.format_exc())
         saved = snapshot(workspace, out_dir / WORKSPACE_DIR)
-        record.grade, no_grade = await grade_saved(saved, tolerance)
+        record.grade, no_grade = await grade_saved(saved, tolerance, grade_seed)
         log.record("grade", grade=record.grade, problem=no_grade)
         record.steps, record.stop_reasons, record.submitted = progress.steps, progress.stop_reasons, \
             progress.submitted

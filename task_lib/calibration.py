@@ -135,7 +135,7 @@ def prepare_run(run_dir: Path, config: RunConfig, resume: bool) -> RunConfig:
             if getattr(saved, name) != getattr(config, name):
                 raise CalibrationError(
                     f"{run_dir} was run with {name} {getattr(saved, name)}, not {getattr(config, name)}: "
-                    f"resume it with the same {name}"
+                    f"resume it with the same {name}, or choose another run directory"
                 )
         config = replace(config, started=saved.started)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -159,9 +159,13 @@ async def run_calibration(
     limits: AgentLimits | None = None,
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
+    grade_seed: int | None = None,
 ) -> dict[str, Any]:
     """Run attempts 0..runs-1 (resuming: only the missing ones), `concurrency` at a time; return
-    the run's summary. Cancelling it (Ctrl-C) leaves every finished attempt on disk."""
+    the run's summary. Cancelling it (Ctrl-C) leaves every finished attempt on disk.
+
+    `grade_seed` fixes the grader's inputs, attempt i using `grade_seed + i` (default: fresh seeds).
+    """
     if runs < 1 or concurrency < 1:
         raise CalibrationError(f"runs and concurrency must be at least 1, got {runs} and {concurrency}")
     run_dir = Path(run_dir)
@@ -184,7 +188,8 @@ async def run_calibration(
             if stopped:
                 return
             record = await run_attempt(backend, model, attempt_dir(run_dir, index), index=index, spec=spec,
-                                       limits=limits, tolerance=tolerance)
+                                       limits=limits, tolerance=tolerance,
+                                       grade_seed=None if grade_seed is None else grade_seed + index)
         if record.fatal:
             stopped.append(record.error)
             return
@@ -265,6 +270,30 @@ def load_summary(run_dir: Path | str) -> dict[str, Any]:
     """The summary of a saved run, from its files alone."""
     config = load_config(run_dir)
     return summarize(load_attempts(run_dir), config, run_dir)
+
+
+def saved_summary(
+    run_dir: Path | str, backend: str, model: str, runs: int, tolerance: float
+) -> dict[str, Any] | None:
+    """The summary of attempts 0..runs-1 of the run saved in `run_dir`, when it is a run of `model`
+    on `backend` at `tolerance` holding all of them; None otherwise (no run, another run, unfinished).
+    Reads files only: nothing is run and nothing is written."""
+    if not (Path(run_dir) / RUN_FILE).is_file():
+        return None
+    config = load_config(run_dir)
+    if (config.backend, config.model, config.tolerance) != (backend, model, tolerance):
+        return None
+    records = [record for record in load_attempts(run_dir) if record.index < runs]
+    if len(records) < runs:
+        return None
+    return summarize(records, replace(config, runs=runs), run_dir)
+
+
+def format_progress(progress: Progress, width: int = 30) -> str:
+    """One line for a progress display: a bar, attempts done of the total, and the outcomes so far."""
+    filled = width * progress.done // max(progress.total, 1)
+    counts = "  ".join(f"{name} {count}" for name, count in progress.outcomes.items())
+    return f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total}  {counts}"
 
 
 def format_summary(summary: dict[str, Any]) -> str:

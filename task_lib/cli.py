@@ -370,6 +370,119 @@ def add_agent_commands(commands) -> None:
     regrade.set_defaults(handler=cmd_regrade)
 
 
+# ---- notebooks: run them headlessly -------------------------------------------------------------
+
+NOTEBOOKS_HELP = """\
+Run the course notebooks (NN_*.ipynb) headlessly, in order, each from a fresh kernel in its own
+directory, and print how long each took. By default each executed notebook replaces its source
+(this is how the committed notebooks are made); --output-dir writes them elsewhere instead.
+
+-p NAME=VALUE overrides a parameter of the notebooks' cell tagged `parameters` (papermill style: a
+cell tagged `injected-parameters` is added after it). It applies to every selected notebook whose
+parameters cell defines NAME, and the others skip it; a NAME no selected notebook defines is an
+error. VALUE is read as a Python literal when it is one (-p RUNS=10, -p TOLERANCE=0.2,
+-p 'P_VALUES=(0.3, 0.9)', -p 'BACKEND="offline"'), else as a string (-p BACKEND=offline). An
+override equal to the notebook's own default is left out, so it adds no cell.
+
+Exit codes: 0 every notebook ran; 1 a cell failed (the executed notebook, error included, is
+written where it would have gone, and later notebooks are not run); 2 bad usage.
+"""
+
+
+def select_notebooks(notebooks: list[Path], names: Sequence[str] | None) -> list[Path]:
+    """The notebooks `names` pick (file name, stem, or number prefix such as 02), in reading order."""
+    if not names:
+        return notebooks
+
+    def picks(name: str, path: Path) -> bool:
+        return name in (path.name, path.stem) or path.stem.split("_", 1)[0] == name
+
+    unknown = [name for name in names if not any(picks(name, path) for path in notebooks)]
+    if unknown:
+        raise UsageError(f"no notebook {', '.join(map(repr, unknown))}: choose from "
+                         + ", ".join(path.stem for path in notebooks))
+    return [path for path in notebooks if any(picks(name, path) for name in names)]
+
+
+def notebook_overrides(path: Path, overrides: dict) -> tuple[dict, set[str]]:
+    """The overrides that apply to the notebook at `path` (those it defines, unless equal to its
+    default), and every parameter name it defines."""
+    import nbformat
+
+    from task_lib.notebook_runner import parameter_defaults, parameters_cell_index
+
+    nb = nbformat.read(path, as_version=4)
+    try:
+        defaults = parameter_defaults(nb.cells[parameters_cell_index(nb, path)].source)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    applied = {name: value for name, value in overrides.items()
+               if name in defaults and not (type(value) is type(defaults[name]) and value == defaults[name])}
+    return applied, set(defaults)
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    import time
+
+    from nbclient.exceptions import CellExecutionError
+
+    from task_lib.notebook_runner import find_notebooks, parse_parameter_overrides, run_notebook
+
+    notebooks = find_notebooks(args.notebooks_dir)
+    if not notebooks:
+        raise UsageError(f"no notebooks (NN_*.ipynb) in {args.notebooks_dir}: run from the repository "
+                         "root or pass --notebooks-dir")
+    selected = select_notebooks(notebooks, args.only)
+    try:
+        overrides = parse_parameter_overrides(args.parameter)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    plans, defined = [], set()
+    for path in selected:
+        applied, names = notebook_overrides(path, overrides)
+        plans.append((path, applied))
+        defined |= names
+    if unknown := sorted(set(overrides) - defined):
+        raise UsageError(f"no selected notebook has the parameter {', '.join(unknown)}: "
+                         f"they define {', '.join(sorted(defined))}")
+    output_dir = usable_directory(args.output_dir) if args.output_dir else None
+    for path, applied in plans:
+        target = output_dir / path.name if output_dir else path
+        shown = ", ".join(f"{name}={value!r}" for name, value in applied.items())
+        print(f"{path.name}" + (f" ({shown})" if shown else "") + " ...", flush=True)
+        started = time.monotonic()
+        try:
+            run_notebook(path, applied, output_path=target, timeout=args.timeout)
+        except CellExecutionError as exc:
+            error = str(exc).strip().splitlines()
+            print(f"error: {path.name} failed after {time.monotonic() - started:.1f} s: "
+                  f"{error[-1] if error else exc}; the executed notebook is in {target}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{path.name}: {time.monotonic() - started:.1f} s -> {target}", flush=True)
+        if applied and output_dir is None:
+            print(f"  note: {path.name} now holds an injected-parameters cell; run it again without -p "
+                  "before committing it", flush=True)
+    return EXIT_OK
+
+
+def add_notebooks_command(commands) -> None:
+    """The notebooks subcommand."""
+    notebooks = commands.add_parser(
+        "notebooks", help="run the notebooks headlessly, in order (in place by default)",
+        description=NOTEBOOKS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    notebooks.add_argument("--only", nargs="+", metavar="NAME",
+                           help="run only these notebooks (file name, stem or number, e.g. 02)")
+    notebooks.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                           help="override a parameter in every notebook that defines it (repeatable)")
+    notebooks.add_argument("--output-dir", type=Path, default=None,
+                           help="write the executed notebooks here instead of in place")
+    notebooks.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"),
+                           help="where the notebooks are (default: notebooks)")
+    notebooks.add_argument("--timeout", type=positive_int_arg, default=1800,
+                           help="seconds one cell may run (default: 1800)")
+    notebooks.set_defaults(handler=cmd_notebooks)
+
+
 # ---- the parser ---------------------------------------------------------------------------------
 
 
@@ -393,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     add_agent_commands(commands)
+    add_notebooks_command(commands)
     return parser
 
 

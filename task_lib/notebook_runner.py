@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +71,21 @@ def parameter_names(cell_source: str) -> list[str]:
     return names
 
 
+def parameter_defaults(cell_source: str) -> dict[str, Any]:
+    """The literal value each name gets in a parameters cell (ValueError if one is not a literal)."""
+    defaults: dict[str, Any] = {}
+    for statement in ast.parse(cell_source).body:
+        if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        defaults[target.id] = ast.literal_eval(statement.value)
+                    except ValueError:
+                        raise ValueError(f"parameter {target.id!r} is not set to a plain literal") from None
+    return defaults
+
+
 def inject_parameters(
     nb: NotebookNode, parameters: Mapping[str, Any], source: Path | str = "notebook"
 ) -> None:
@@ -103,6 +120,50 @@ def inject_parameters(
     else:
         cell.pop("id", None)
     nb.cells.insert(index + 1, cell)
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_REFERENCE = re.compile(r'(?:IPY_MODEL_|"model_id": ")([0-9a-f]{32})')
+_WIDGET_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+
+
+def stabilize_widget_ids(nb: NotebookNode) -> None:
+    """Rename the widget models saved with ``nb`` to ids fixed by where the models appear.
+
+    The kernel names widget models with random ids, so without this every run would rewrite the
+    notebook's widget state. Models are numbered in the order they are reached from the cell
+    outputs, following each model's references; models reached from no output come last, ordered
+    by their kind and state.
+    """
+    import nbformat
+
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if not state:
+        return
+    order: list[str] = []
+
+    def visit(model_id: str) -> None:
+        if model_id in state and model_id not in order:
+            order.append(model_id)
+            for reference in _WIDGET_REFERENCE.findall(json.dumps(state[model_id]["state"], sort_keys=True)):
+                visit(reference)
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                visit(view["model_id"])
+    def kind_and_state(model_id: str) -> tuple[str, str]:
+        return state[model_id]["model_name"], json.dumps(state[model_id], sort_keys=True)
+
+    for model_id in sorted(state, key=kind_and_state):
+        visit(model_id)
+    names = {old: f"{number:032x}" for number, old in enumerate(order, 1)}
+    text = _WIDGET_ID.sub(lambda match: names.get(match[0], match[0]), json.dumps(nb))
+    renamed = nbformat.from_dict(json.loads(text))
+    nb.clear()
+    nb.update(renamed)
 
 
 @functools.cache
@@ -141,7 +202,8 @@ def run_notebook(
     The kernel runs this Python interpreter in ``cwd`` (default: the notebook's directory), without
     ``MPLBACKEND`` so that inline figures are captured.
     The executed notebook is written to ``output_path`` (default: ``path``, in place) even when a
-    cell fails; the cell error (nbclient's ``CellExecutionError``) is then re-raised.
+    cell fails; the cell error (nbclient's ``CellExecutionError``) is then re-raised. Saved widget
+    state gets stable model ids (``stabilize_widget_ids``), so that a rerun does not churn it.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -149,6 +211,7 @@ def run_notebook(
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     inject_parameters(nb, parameters or {}, path)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -166,6 +229,7 @@ def run_notebook(
     try:
         client.execute(env=_kernel_environment())
     finally:
+        stabilize_widget_ids(nb)
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
     return nb

@@ -8,7 +8,7 @@ change between identical runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -167,4 +167,140 @@ def plot_nonzero_mean(
         f"Dropout on inputs with mean {mu:g} and variance {sigma2:g} (markers: measured; lines: theory)",
         fontsize=11,
     )
+    return fig
+
+
+# --- 02_task_and_grader -----------------------------------------------------------------------
+
+FLOOR = 1e-30  # the smallest probability the error-bound panel shows
+
+
+def plot_tolerance_tradeoff(curves: Mapping, tolerance: float, p_values: Sequence[float],
+                            budget: float) -> Figure:
+    """What the tolerance trades: the accepted exponents a of (1-p)^-a (left) and the grader's
+    error bounds (right), across tolerances, with the chosen `tolerance` marked.
+
+    ``curves`` is ``task_lib.tolerance.tolerance_curves(...)``; ``budget`` the error budget line.
+    """
+    import matplotlib.pyplot as plt
+
+    t = curves["tolerances"]
+    fig, (ax_a, ax_p) = plt.subplots(1, 2, figsize=WIDE, layout="constrained")
+    ax_a.fill_between(t, curves["low"], curves["high"], color="tab:blue", alpha=0.25,
+                      label="accepted on average")
+    ax_a.axhline(0.5, color="tab:blue", lw=1.5, label="correct, $a = 1/2$")
+    for i, a in enumerate((0.45, 0.55)):
+        ax_a.axhline(a, color="tab:orange", ls="--", lw=1.2, label="near misses" if i == 0 else None)
+    ax_a.set_ylim(0.2, 0.8)
+    ax_a.set_ylabel(r"exponent $a$ of the scale $(1-p)^{-a}$")
+    ax_a.set_title("Scales the variance check accepts", fontsize=10)
+    ax_a.legend(loc="upper left", fontsize=8)
+
+    ax_p.semilogy(t, np.maximum(curves["false_fail"], 1e-300), color="tab:red", lw=1.5,
+                  label="a correct solution fails")
+    styles = ("--", ":", "-.")
+    for (name, bound), style in zip(curves["false_pass"].items(), styles, strict=False):
+        hidden = " (below the chart)" if np.max(bound) < FLOOR else ""
+        ax_p.semilogy(t, np.maximum(bound, 1e-300), color="tab:orange", ls=style, lw=1.5,
+                      label=f"{name} passes{hidden}")
+    ax_p.axhline(budget, color="0.4", lw=1, ls=(0, (1, 1)), label=f"budget {budget:.0e}")
+    ax_p.set_ylim(FLOOR, 3)
+    ax_p.set_ylabel("upper bound on the probability")
+    ax_p.set_title(f"Grader error bounds, n = {curves['n']:,} inputs per p", fontsize=10)
+    ax_p.legend(loc="lower right", fontsize=8)
+    for ax in (ax_a, ax_p):
+        ax.axvline(tolerance, color="0.2", lw=1, ls="--")
+        ax.set_xlabel("tolerance $t$: Var(y)/Var(x) must lie in $1 \\pm t$")
+        ax.grid(alpha=0.3, which="major")
+    fig.suptitle(f"What the tolerance changes at p = {', '.join(f'{p:g}' for p in p_values)} "
+                 f"(dashed line: t = {tolerance:g})", fontsize=11)
+    return fig
+
+
+# --- 04_calibration ---------------------------------------------------------------------------
+
+OUTCOME_COLOURS = {"passed": "tab:green", "failed": "tab:red", "limit": "tab:orange", "error": "0.5"}
+
+
+def _source_note(fig: Figure, source: str) -> None:
+    """Say on the figure itself, in a box under the axes, what produced its numbers."""
+    fig.supxlabel(f"data: {source}", fontsize=9, color="0.1",
+                  bbox={"boxstyle": "round,pad=0.3", "facecolor": "lightyellow", "edgecolor": "0.6"})
+
+
+def plot_pass_rate_in_band(passed: int, graded: int, interval: tuple[float, float],
+                           band: tuple[float, float], verdict: str, source: str) -> Figure:
+    """k/n as a point with its 95% Wilson interval, over the shaded target band."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 2.4), layout="constrained")
+    ax.axvspan(*band, color="tab:green", alpha=0.15, label=f"target band {band[0]:.0%}–{band[1]:.0%}")
+    rate = passed / graded if graded else float("nan")
+    low, high = interval
+    ax.errorbar([rate], [0], xerr=[[rate - low], [high - rate]], fmt="o", color="tab:blue", capsize=6,
+                ms=8, lw=2, label="pass rate, 95% Wilson interval")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_yticks([])
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
+    ax.set_xlabel("pass rate")
+    ax.set_title(f"{passed}/{graded} passed = {rate:.0%}, 95% interval [{low:.0%}, {high:.0%}]: "
+                 f"{verdict}", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="upper right", fontsize=8)
+    _source_note(fig, source)
+    return fig
+
+
+def plot_outcomes(outcomes: Mapping[str, int], failures: Mapping[str, int], source: str) -> Figure:
+    """Attempts by outcome (left) and failed attempts by the grader's failure category (right)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_o, ax_f) = plt.subplots(1, 2, figsize=WIDE, layout="constrained",
+                                     gridspec_kw={"width_ratios": (1, 1.4)})
+    names = list(outcomes)
+    ax_o.barh(names, [outcomes[n] for n in names], color=[OUTCOME_COLOURS.get(n, "0.5") for n in names])
+    ax_o.set_title("attempts by outcome", fontsize=10)
+    categories = sorted(failures, key=lambda name: (-failures[name], name))
+    ax_f.barh(categories or ["(none)"], [failures[c] for c in categories] or [0], color="tab:red")
+    ax_f.set_title("failed attempts by the first failed check", fontsize=10)
+    for ax in (ax_o, ax_f):
+        ax.invert_yaxis()
+        ax.set_xlabel("attempts")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle("What the attempts ended in", fontsize=11)
+    _source_note(fig, source)
+    return fig
+
+
+def plot_pass_rate_vs_tolerance(curve: Mapping, run_tolerance: float, band: tuple[float, float],
+                                source: str, regraded: tuple[float, int, int] | None = None) -> Figure:
+    """The pass rate re-thresholded across tolerances, with its 95% Wilson interval and the band;
+    optionally one point re-graded afresh, ``regraded = (tolerance, passed, graded)``."""
+    import matplotlib.pyplot as plt
+
+    from task_lib.stats import wilson_interval
+
+    t, graded = curve["tolerances"], np.maximum(curve["graded"], 1)
+    fig, ax = plt.subplots(figsize=NARROW, layout="constrained")
+    ax.axhspan(*band, color="tab:green", alpha=0.12, label=f"target band {band[0]:.0%}–{band[1]:.0%}")
+    ax.fill_between(t, curve["low"], curve["high"], step="post", color="tab:blue", alpha=0.2,
+                    label="95% Wilson interval")
+    ax.step(t, curve["passed"] / graded, where="post", color="tab:blue", lw=1.8,
+            label="re-thresholded stored measurements")
+    ax.axvline(run_tolerance, color="0.2", ls="--", lw=1, label=f"graded at t = {run_tolerance:g}")
+    if regraded is not None:
+        at, k, n = regraded
+        low, high = wilson_interval(k, n)
+        ax.errorbar([at], [k / n], yerr=[[k / n - low], [high - k / n]], fmt="D", color="tab:purple",
+                    capsize=4, ms=6, label=f"re-graded afresh at t = {at:g}")
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.0%}"))
+    ax.set_xlabel("tolerance $t$")
+    ax.set_ylabel("pass rate")
+    ax.set_title("Pass rate of the same attempts at other tolerances", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    _source_note(fig, source)
     return fig

@@ -9,6 +9,7 @@ prompt and tools.
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Callable
@@ -95,6 +96,71 @@ def print_event(event: dict[str, Any]) -> None:
     line = format_event(event)
     if line is not None:
         print(line, flush=True)
+
+
+CODE_PREVIEW_LINES = 40
+CODE_PREVIEW_CHARS = 4_000
+RESULT_PREVIEW_LINES = 15
+LONG_INPUTS = ("content", "code")
+
+
+def markdown_event(event: dict[str, Any]) -> str | None:
+    """A Markdown rendering of one event for a notebook (None for events not worth showing):
+    model text as a quote (HTML escaped), tool calls with their code in fenced blocks, results trimmed."""
+    kind, step = event["kind"], event.get("step")
+    tag = f"**[{step}]**" if step is not None else ""
+    if kind == "start":
+        return (f"**Attempt** of `{event['model']}` ({event['label']}); tolerance "
+                f"{event.get('tolerance', '')}, at most {event['limits']['max_steps']} steps")
+    if kind == "response":
+        texts = [block["text"] for block in event["content"]
+                 if block.get("type") == "text" and block.get("text", "").strip()]
+        usage = event.get("usage") or {}
+        quoted = "\n>\n".join("> " + html.escape(preview(text), quote=False).replace("\n", "\n> ")
+                                for text in texts)
+        note = f"*{event['stop_reason']}; {usage.get('output_tokens', 0)} output tokens*"
+        return f"{tag} assistant, {note}\n\n{quoted}" if quoted else f"{tag} assistant, {note}"
+    if kind == "tool_call":
+        short = {key: value for key, value in event["input"].items() if key not in LONG_INPUTS}
+        arguments = " ".join(_code_span(f"{key}={_short(value)}") for key, value in short.items())
+        lines = [f"{tag} → tool call `{event['name']}` {arguments}".rstrip()]
+        for key in LONG_INPUTS:
+            if isinstance(event["input"].get(key), str):
+                text = preview(event["input"][key].rstrip("\n"), CODE_PREVIEW_LINES, CODE_PREVIEW_CHARS)
+                lines.append(fenced(text, "python" if _is_python(event["input"], key) else ""))
+        return "\n\n".join(lines)
+    if kind == "tool_result":
+        mark = "error" if event["is_error"] else "result"
+        return f"{tag} ← {mark}\n\n" + fenced(preview(event["text"].rstrip("\n"), RESULT_PREVIEW_LINES))
+    if kind == "api_error":
+        return f"{tag} **API error:** {event['message']}"
+    if kind == "end":
+        return f"**Ended:** {event['summary']}"
+    return None
+
+
+def _longest_backtick_run(text: str) -> int:
+    run, longest = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def fenced(text: str, language: str = "") -> str:
+    """`text` in a Markdown code fence longer than any run of backticks inside it."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def _code_span(text: str) -> str:
+    """`text` as inline Markdown code, whatever backticks it holds."""
+    ticks = "`" * (_longest_backtick_run(text) + 1)
+    return f"{ticks} {text} {ticks}" if "`" in text else f"{ticks}{text}{ticks}"
+
+
+def _is_python(tool_input: dict[str, Any], key: str) -> bool:
+    return key == "code" or str(tool_input.get("path", "")).endswith(".py")
 
 
 def _short(value: Any, limit: int = 60) -> Any:

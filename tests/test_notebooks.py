@@ -1,13 +1,16 @@
-"""Every notebook runs headlessly from a clean kernel, and the runner keeps its contract.
+"""Every notebook runs headlessly from a clean kernel, the runner keeps its contract, and the
+`notebooks` command runs them with overrides.
 
-New notebooks (``notebooks/NN_*.ipynb``) are picked up automatically. If one needs more than
-``FIGURES_DIR`` overridden to run fast and offline, add its overrides to ``NOTEBOOK_OVERRIDES``.
+New notebooks (``notebooks/NN_*.ipynb``) are picked up automatically. Every path parameter in
+``TMP_PATH_PARAMETERS`` goes to a temporary directory; if a notebook needs more overridden to run
+fast and offline, add its overrides to ``NOTEBOOK_OVERRIDES``.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +22,14 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from task_lib import variance_sim as vs
+from task_lib.cli import main
 from task_lib.notebook_runner import (
     INJECTED_PARAMETERS_TAG,
     PARAMETERS_TAG,
+    WIDGET_STATE,
     find_notebooks,
     inject_parameters,
+    parameter_defaults,
     parameter_names,
     parameters_cell_index,
     parse_parameter_overrides,
@@ -34,26 +40,57 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = find_notebooks(NOTEBOOKS_DIR)
 NOTEBOOK_TIMEOUT = 600
 
-# Parameter overrides per notebook, on top of FIGURES_DIR (which goes to a temporary directory for
-# every notebook that has it, so tests never rewrite the repository's figures).
+# Path parameters that go to a temporary directory for every notebook that has them, so tests never
+# rewrite the repository's figures nor touch its runs.
+TMP_PATH_PARAMETERS = {"FIGURES_DIR": "figures", "RUN_DIR": "run", "OUT_DIR": "attempt"}
+
+# Parameter overrides per notebook, on top of the temporary paths.
 NOTEBOOK_OVERRIDES: dict[str, dict[str, object]] = {
     "01_derivation.ipynb": {},
+    "02_task_and_grader.ipynb": {},
+    "03_model_attempt.ipynb": {},
+    "04_calibration.ipynb": {"RUNS": 10},
 }
 
 # Figures each notebook must write into FIGURES_DIR.
 EXPECTED_FIGURES: dict[str, set[str]] = {
     "01_derivation.ipynb": {"variance_ratio_vs_p.png", "variance_vs_depth.png", "nonzero_mean.png"},
+    "02_task_and_grader.ipynb": {"tolerance_tradeoff.png"},
+    "04_calibration.ipynb": {"calibration_pass_rate.png", "calibration_outcomes.png",
+                             "pass_rate_vs_tolerance.png"},
 }
+SAVED_RUNS = 10
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def notebook_overrides(notebook: Path, figures_dir: Path) -> dict[str, object]:
-    """The parameters a test run of ``notebook`` overrides."""
+def notebook_overrides(notebook: Path, tmp_path: Path) -> dict[str, object]:
+    """The parameters a test run of ``notebook`` overrides: its paths into ``tmp_path``, then its own."""
     nb = nbformat.read(notebook, as_version=4)
     names = parameter_names(nb.cells[parameters_cell_index(nb, notebook)].source)
-    overrides: dict[str, object] = {"FIGURES_DIR": str(figures_dir)} if "FIGURES_DIR" in names else {}
-    return {**overrides, **NOTEBOOK_OVERRIDES.get(notebook.name, {})}
+    paths = {name: str(tmp_path / sub) for name, sub in TMP_PATH_PARAMETERS.items() if name in names}
+    return {**paths, **NOTEBOOK_OVERRIDES.get(notebook.name, {})}
+
+
+def offline_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("ANTHROPIC_")}
+
+
+@pytest.fixture(scope="session")
+def saved_run(tmp_path_factory):
+    """A complete offline calibration run of scripted:mix, made by the command line as `make run` does."""
+    run_dir = tmp_path_factory.mktemp("saved") / "offline-scripted"
+    command = [sys.executable, "-m", "task_lib", "calibrate", "--backend", "offline",
+               "--runs", str(SAVED_RUNS), "--out", str(run_dir)]
+    subprocess.run(command, check=True, capture_output=True, env=offline_env(), timeout=300)
+    return run_dir
+
+
+def widget_outputs(nb: nbformat.NotebookNode) -> str:
+    """The text every saved Output widget holds."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    return "".join(output.get("text", "") for model in state.values()
+                   for output in model["state"].get("outputs", []))
 
 
 def write_notebook(path: Path, *sources: str, parameters: str = "X = 1") -> Path:
@@ -73,20 +110,48 @@ def stdout(cell: nbformat.NotebookNode) -> str:
 
 
 def test_notebooks_are_found():
-    assert [notebook.name for notebook in NOTEBOOKS][:1] == ["01_derivation.ipynb"]
+    assert [notebook.name for notebook in NOTEBOOKS] == list(NOTEBOOK_OVERRIDES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
 def test_notebook_runs_without_errors(notebook, tmp_path, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    figures_dir = tmp_path / "figures"
-    parameters = notebook_overrides(notebook, figures_dir)
+    parameters = notebook_overrides(notebook, tmp_path)
 
     run_notebook(notebook, parameters, output_path=tmp_path / notebook.name, timeout=NOTEBOOK_TIMEOUT)
 
-    written = {path.name for path in figures_dir.glob("*.png")}
+    written = {path.name for path in (tmp_path / "figures").glob("*.png")}
     assert EXPECTED_FIGURES.get(notebook.name, set()) <= written
+
+
+@pytest.mark.slow
+def test_task_notebook_regrades_a_saved_run_in_its_explorer(saved_run, tmp_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    notebook = NOTEBOOKS_DIR / "02_task_and_grader.ipynb"
+    parameters = {**notebook_overrides(notebook, tmp_path), "RUN_DIR": str(saved_run)}
+
+    nb = run_notebook(notebook, parameters, output_path=tmp_path / notebook.name, timeout=NOTEBOOK_TIMEOUT)
+
+    printed = "".join(stdout(cell) for cell in nb.cells if cell.cell_type == "code")
+    expected = f"pass rate at tolerance 0.1: 3/{SAVED_RUNS} = 30%"
+    assert expected in printed and f"Saved run {saved_run}" in printed
+    assert expected in widget_outputs(nb)  # the explorer's own output, rendered once headless
+
+
+@pytest.mark.slow
+def test_calibration_notebook_loads_a_complete_saved_run(saved_run, tmp_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    notebook = NOTEBOOKS_DIR / "04_calibration.ipynb"
+    before = (saved_run / "attempts.jsonl").read_bytes()
+    parameters = {**notebook_overrides(notebook, tmp_path), "RUN_DIR": str(saved_run), "RUNS": SAVED_RUNS}
+
+    nb = run_notebook(notebook, parameters, output_path=tmp_path / notebook.name, timeout=NOTEBOOK_TIMEOUT)
+
+    texts = [output.get("data", {}).get("text/plain", "") for cell in nb.cells if cell.cell_type == "code"
+             for output in cell.outputs]
+    assert any(text.endswith("(loaded: nothing run)") for text in texts)
+    assert (saved_run / "attempts.jsonl").read_bytes() == before
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
@@ -249,3 +314,97 @@ def test_importing_runner_and_plots_leaves_heavy_dependencies_unloaded():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_parameter_defaults_are_the_literals_of_the_parameters_cell():
+    source = "SEED = 0  # a comment\nP_VALUES = (0.3, 0.5)\nBACKEND: str | None = None\nNAME = 'x'"
+    assert parameter_defaults(source) == {"SEED": 0, "P_VALUES": (0.3, 0.5), "BACKEND": None, "NAME": "x"}
+    with pytest.raises(ValueError, match="'N'"):
+        parameter_defaults("N = 2 * 3")
+
+
+WIDGET_CELL = (
+    "import ipywidgets as widgets\n"
+    "slider = widgets.FloatSlider(value=0.1, min=0.01, max=0.5, step=0.01, description='tolerance')\n"
+    "widgets.interact(lambda t: print('tolerance', t), t=slider);"
+)
+
+
+def test_saved_widget_state_is_the_same_on_every_run(tmp_path):
+    path = write_notebook(tmp_path / "widgets.ipynb", WIDGET_CELL)
+
+    first = run_notebook(path, output_path=tmp_path / "first.ipynb")
+    run_notebook(path, output_path=tmp_path / "second.ipynb")
+
+    assert (tmp_path / "first.ipynb").read_text() == (tmp_path / "second.ipynb").read_text()
+    state = first.metadata.widgets[WIDGET_STATE]["state"]
+    view = first.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == f"{1:032x}"
+    assert sorted(state) == [f"{number:032x}" for number in range(1, len(state) + 1)]
+    assert "tolerance 0.1" in widget_outputs(first)  # the callback ran once, into the saved Output widget
+
+
+# --- The notebooks command ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_notebooks(tmp_path):
+    """Three tiny course notebooks: two define X (one also Y), the third only Z."""
+    directory = tmp_path / "notebooks"
+    directory.mkdir()
+    write_notebook(directory / "01_first.ipynb", "print('first', X, Y)", parameters="X = 1\nY = 'a'")
+    write_notebook(directory / "02_second.ipynb", "print('second', X)", parameters="X = 1")
+    write_notebook(directory / "03_third.ipynb", "print('third', Z)", parameters="Z = 0")
+    return directory
+
+
+def test_notebooks_command_applies_an_override_where_it_is_defined(tiny_notebooks, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["notebooks", "--notebooks-dir", str(tiny_notebooks), "-p", "X=5", "-p", "Y=a",
+                 "--output-dir", str(out)])
+
+    printed = capsys.readouterr().out
+    assert code == 0
+    names = ("01_first.ipynb", "02_second.ipynb", "03_third.ipynb")
+    printed_by = [stdout(nbformat.read(out / name, as_version=4).cells[-1]) for name in names]
+    assert printed_by == ["first 5 a\n", "second 5\n", "third 0\n"]
+    third = nbformat.read(out / "03_third.ipynb", as_version=4)
+    assert not any(INJECTED_PARAMETERS_TAG in cell.metadata.get("tags", []) for cell in third.cells)
+    first = nbformat.read(out / "01_first.ipynb", as_version=4)
+    assert first.cells[1].source.splitlines()[1:] == ["X = 5"]  # Y=a equals the default: not injected
+    assert [line.split(":")[0] for line in printed.splitlines() if " s -> " in line] == list(names)
+    assert nbformat.read(tiny_notebooks / "01_first.ipynb", as_version=4).cells[1].outputs == []
+
+
+def test_notebooks_command_runs_in_place_and_only_the_chosen_ones(tiny_notebooks, capsys):
+    assert main(["notebooks", "--notebooks-dir", str(tiny_notebooks), "--only", "02", "03_third"]) == 0
+    assert "01_first" not in capsys.readouterr().out
+    assert stdout(nbformat.read(tiny_notebooks / "02_second.ipynb", as_version=4).cells[1]) == "second 1\n"
+    assert nbformat.read(tiny_notebooks / "01_first.ipynb", as_version=4).cells[1].outputs == []
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--only", "05_missing"], "no notebook '05_missing'"),
+    (["-p", "SEEED=1"], "no selected notebook has the parameter SEEED"),
+    (["--only", "03", "-p", "X=2"], "no selected notebook has the parameter X"),
+    (["-p", "X"], "NAME=VALUE"),
+])
+def test_notebooks_command_rejects_bad_usage_with_exit_2(tiny_notebooks, capsys, arguments, message):
+    assert main(["notebooks", "--notebooks-dir", str(tiny_notebooks), *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_notebooks_command_exits_1_when_a_cell_fails(tmp_path, capsys):
+    directory = tmp_path / "notebooks"
+    directory.mkdir()
+    write_notebook(directory / "01_boom.ipynb", "raise RuntimeError('boom')")
+    write_notebook(directory / "02_after.ipynb", "print('after')")
+
+    assert main(["notebooks", "--notebooks-dir", str(directory)]) == 1
+    assert "01_boom.ipynb failed" in capsys.readouterr().err
+    assert nbformat.read(directory / "02_after.ipynb", as_version=4).cells[1].outputs == []
+
+
+def test_notebooks_command_with_no_notebooks_is_bad_usage(tmp_path, capsys):
+    assert main(["notebooks", "--notebooks-dir", str(tmp_path)]) == 2
+    assert "no notebooks" in capsys.readouterr().err

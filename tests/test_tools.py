@@ -174,3 +174,29 @@ def test_a_long_file_cut_inside_a_character_is_still_text(layout):
     (workspace / "wide.txt").write_text("x" + "é" * (3 * MAX_RESULT_CHARS), encoding="utf-8")  # cut mid-é
     result = WorkspaceTools(workspace).handle("read_file", {"path": "wide.txt"})
     assert not result.is_error and result.text.startswith("x" + "é" * 100) and "trimmed" in result.text
+
+
+HOSTILE_SNIPPETS = {
+    "infinite_loop": ("while True:\n    pass", "timed out"),
+    "allocates_50_gb": ("import numpy as np\nnp.ones(50 * 10**9 // 8)", "MemoryError"),
+    "prints_a_gigabyte": ("import sys\nfor _ in range(1024):\n    sys.stdout.write('x' * 2**20)",
+                          "output cut"),
+    "spawns_children_then_loops": (
+        "import subprocess, sys\n"
+        "for _ in range(5):\n"
+        "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "while True:\n    pass",
+        "timed out",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_SNIPPETS))
+def test_hostile_snippets_end_as_a_tool_result_within_the_limits(layout, name):
+    code, expected = HOSTILE_SNIPPETS[name]
+    limits = SandboxLimits(wall_seconds=3.0, file_bytes=16 * 1024**2)
+    result = WorkspaceTools(layout[0], limits).handle("run_python", {"code": code})
+    assert expected in result.text
+    assert len(result.text) <= MAX_RESULT_CHARS + 200
+    follow_up = WorkspaceTools(layout[0], limits).handle("run_python", {"code": "print('still here')"})
+    assert "still here" in follow_up.text
