@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -55,28 +55,15 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def format_grade(result) -> str:
-    """A grade as a human-readable table of checks and a verdict line."""
-    from task_lib.grader import _short
-
-    lines = []
-    for check in result.checks:
-        mark = "ok  " if check.passed else "FAIL"
-        at_p = f" p={check.p:g}" if check.p is not None else ""
-        lines.append(f"  {mark} {check.name + at_p:34} {_short(check.value):>28}   {_short(check.threshold)}")
-    verdict = "PASSED" if result.passed else "FAILED"
-    lines.append(f"{verdict}: {result.message} (tolerance {result.tolerance:g}, seed {result.seed})")
-    return "\n".join(lines)
-
-
 def cmd_grade(args: argparse.Namespace) -> int:
+    from task_lib.grade_tables import text_table
     from task_lib.grader import UnusableWorkspace, grade_workspace
 
     try:
         result = grade_workspace(args.directory, tolerance=args.tolerance, seed=args.seed)
     except UnusableWorkspace as exc:
         raise UsageError(str(exc)) from None
-    print(json.dumps(result.to_dict()) if args.json else format_grade(result))
+    print(json.dumps(result.to_dict()) if args.json else text_table(result))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -88,86 +75,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---- attempt, calibrate, regrade: the agent harness ----------------------------------------------
-
-INTERRUPT_GRACE_SECONDS = 3.0
-EXIT_INTERRUPTED = 130
-
-
-def run_async(coroutine):
-    """Run `coroutine` to its end; Ctrl-C cancels it and raises KeyboardInterrupt within a few seconds
-    (tool calls and grades still running in threads get INTERRUPT_GRACE_SECONDS to finish)."""
-    import asyncio
-    import signal
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    loop = asyncio.new_event_loop()
-    executor = ThreadPoolExecutor(thread_name_prefix="task_lib")
-    loop.set_default_executor(executor)
-    task = loop.create_task(coroutine)
-    interrupted = False
-
-    def interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
-        task.cancel()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, interrupt)
-    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: keep the default
-        pass
-    try:
-        return loop.run_until_complete(task)
-    except asyncio.CancelledError:
-        if interrupted:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        executor.shutdown(wait=not interrupted, cancel_futures=True)
-        if interrupted:
-            kill_child_process_groups()
-        deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
-        while interrupted and busy_threads() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.close()
-
-
-def kill_child_process_groups() -> None:
-    """SIGKILL every child of this process that leads its own process group: the sandboxed runs
-    (tool calls, grades) an interrupted run abandons. Linux only; elsewhere nothing happens."""
-    import os
-    import signal
-
-    me = os.getpid()
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            if entry.isdigit() and parent == me:
-                os.killpg(int(entry), signal.SIGKILL)  # only a group its pid leads: never our own
-        except (OSError, ValueError, IndexError):
-            continue
-
-
-def busy_threads() -> list:
-    """Threads that would hold up the interpreter's exit (tool calls or grades still running)."""
-    import threading
-
-    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-
-
-def exit_after_interrupt() -> int:
-    """Exit code 130; if tool or grading threads are still busy, leave now without waiting for them."""
-    import os
-
-    if busy_threads():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
-    return EXIT_INTERRUPTED
-
 
 def choose_backend_and_model(backend: str | None, model: str | None) -> tuple[str, str]:
     """The backend (default: anthropic with ANTHROPIC_API_KEY set, else offline) and a model valid on it."""
@@ -192,15 +99,6 @@ def agent_limits(max_steps: int | None):
     return limits if max_steps is None else replace(limits, max_steps=max_steps)
 
 
-def format_attempt_grade(grade: dict | None) -> str:
-    """A saved grade (GradeResult.to_dict()) as the grade command prints it."""
-    from task_lib.grader import Check, GradeResult
-
-    if not grade or "seed" not in grade:
-        return f"FAILED: {(grade or {}).get('message') or 'no grade'}"
-    return format_grade(GradeResult(**{**grade, "checks": [Check(**check) for check in grade["checks"]]}))
-
-
 def usable_directory(path: Path) -> Path:
     """`path`, created if needed; UsageError when it cannot be (a file, no permission)."""
     try:
@@ -215,6 +113,8 @@ def cmd_attempt(args: argparse.Namespace) -> int:
 
     from task_lib.agent import run_attempt
     from task_lib.backends import open_backend
+    from task_lib.grade_tables import text_table
+    from task_lib.interrupts import exit_after_interrupt, run_async
     from task_lib.transcript import print_event
 
     backend_name, model = choose_backend_and_model(args.backend, args.model)
@@ -235,7 +135,7 @@ def cmd_attempt(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record.to_dict()))
     else:
-        print(format_attempt_grade(record.grade))
+        print(text_table(record.grade))
         cost = "n/a" if record.cost_usd is None else f"${record.cost_usd:.4f}"
         print(f"outcome: {record.describe()}; {sum(record.usage.values()):,} tokens, cost {cost} "
               f"({record.price_note}); {record.wall_seconds:.1f} s")
@@ -248,7 +148,9 @@ def cmd_attempt(args: argparse.Namespace) -> int:
 
 def calibration_reporter(header: str, stream, bar: bool):
     """A progress callback: `header` (and the attempts already done) first, then, when `bar`, one
-    self-overwriting progress bar on `stream`."""
+    self-overwriting progress line on `stream`."""
+    from task_lib.calibration import format_progress
+
     started = False
 
     def report(progress) -> None:
@@ -258,11 +160,7 @@ def calibration_reporter(header: str, stream, bar: bool):
             resumed = f" ({progress.done} already done)" if progress.done else ""
             stream.write(f"{header}{resumed}\n")
         if bar:
-            width = 24
-            filled = width * progress.done // max(progress.total, 1)
-            counts = "  ".join(f"{name} {count}" for name, count in progress.outcomes.items())
-            bar_text = "#" * filled + "." * (width - filled)
-            stream.write(f"\r[{bar_text}] {progress.done}/{progress.total}  {counts}")
+            stream.write("\r" + format_progress(progress, width=24))
             stream.write("\n" if progress.done >= progress.total else "")
         stream.flush()
 
@@ -279,6 +177,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         load_config,
         run_calibration,
     )
+    from task_lib.interrupts import exit_after_interrupt, run_async
     from task_lib.task import DEFAULT_TASK, AgentLimits
 
     try:
@@ -326,6 +225,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_regrade(args: argparse.Namespace) -> int:
     from task_lib.calibration import CalibrationError, format_summary, regrade_run
+    from task_lib.interrupts import run_async
 
     if not args.run_dir.is_dir():
         raise UsageError(f"no run directory at {args.run_dir}")
@@ -520,4 +420,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

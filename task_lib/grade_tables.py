@@ -1,7 +1,8 @@
-"""Grades as Markdown tables for the notebooks: one grade's checks, or several grades side by side.
+"""Grades as tables: plain text for the command line, Markdown for the notebooks (one grade's checks,
+or several grades side by side).
 
 Every function takes a `GradeResult` or its dict (`GradeResult.to_dict()`, as attempt records store
-it) and returns Markdown text; `IPython.display.Markdown` renders it. No pandas.
+it) and returns text; `IPython.display.Markdown` renders the Markdown ones. No pandas.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ def grade_dict(grade: Any) -> dict[str, Any]:
     return grade if isinstance(grade, Mapping) else grade.to_dict()
 
 
+def format_measurement(value: Any) -> str:
+    """A measured value or threshold as text: floats (alone or in a list) to 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
+    return str(value)
+
+
 def format_value(value: Any, chars: int = CELL_CHARS) -> str:
     """A measured value or threshold for a table cell: floats to 6 significant digits, cut to `chars`."""
-    if isinstance(value, float):
-        text = f"{value:.6g}"
-    elif isinstance(value, list | tuple) and value and all(isinstance(v, float) for v in value):
-        text = "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
-    else:
-        text = str(value)
+    text = format_measurement(value)
     text = text if len(text) <= chars else text[: chars - 1] + "…"
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -38,6 +43,22 @@ def _row_key(check: Mapping[str, Any]) -> tuple[str, float | None]:
 
 def _p_cell(p: float | None) -> str:
     return "" if p is None else f"{p:g}"
+
+
+def text_table(grade: Any) -> str:
+    """One grade as the command line prints it: a line per check, then the verdict."""
+    grade = grade_dict(grade)
+    lines = []
+    for check in grade["checks"]:
+        mark = "ok  " if check["passed"] else "FAIL"
+        name = check["name"] + (f" p={check['p']:g}" if check.get("p") is not None else "")
+        lines.append(f"  {mark} {name:34} {format_measurement(check['value']):>28}   "
+                     f"{format_measurement(check['threshold'])}")
+    verdict = "PASSED" if grade["passed"] else "FAILED"
+    seed = f", seed {grade['seed']}" if "seed" in grade else ""
+    tolerance = f" (tolerance {grade['tolerance']:g}{seed})" if "tolerance" in grade else ""
+    lines.append(f"{verdict}: {grade.get('message') or 'no grade'}{tolerance}")
+    return "\n".join(lines)
 
 
 def checks_table(grade: Any) -> str:

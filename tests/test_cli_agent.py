@@ -161,7 +161,7 @@ def test_importing_the_harness_does_not_import_anthropic():
 
 HUNG_TOOL_CALL = """
 import asyncio, sys
-from task_lib.cli import exit_after_interrupt, run_async
+from task_lib.interrupts import exit_after_interrupt, run_async
 from task_lib.tools import WorkspaceTools
 from task_lib.workspace import create_workspace
 
