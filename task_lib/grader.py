@@ -8,12 +8,14 @@ Only `dropout.py` is read from the workspace (plus the test file's hash); nothin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from task_lib import grader_power
-from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
+from task_lib.grade_tables import format_measurement
+from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, started_python
 from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, TaskSpec, template_text
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -143,20 +146,30 @@ class ProbeRun:
     stage: str = ""
 
 
-def run_probe(source: bytes, inputs: dict[str, np.ndarray], plan: dict, limits: SandboxLimits) -> ProbeRun:
-    """Run the candidate in a fresh private directory holding only its dropout.py and our inputs."""
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        workdir = Path(tmp)
-        (workdir / SOLUTION_FILE).write_bytes(source)
-        np.savez(workdir / "inputs.npz", **inputs)
-        (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-        result = run_python([str(PROBE)], cwd=workdir, limits=limits)
-        progress = workdir / "progress.txt"
-        stages = progress.read_text(errors="replace").splitlines() if progress.is_file() else []
-        run = ProbeRun(result, stage=stages[-1] if stages else "starting")
-        if run.stage == "done" and result.returncode == 0:
-            _read_results(workdir, run)
-        return run
+@contextlib.contextmanager
+def started_probe(limits: SandboxLimits) -> Iterator[tuple[Path, SandboxChild]]:
+    """The probe, started now in a fresh private directory: it imports NumPy while we draw the
+    inputs, and waits for `run_probe` to hand it its files."""
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp, \
+            started_python([str(PROBE)], cwd=Path(tmp), limits=limits, stdin=True) as child:
+        yield Path(tmp), child
+
+
+def run_probe(probe: tuple[Path, SandboxChild], source: bytes, inputs: dict[str, np.ndarray],
+              plan: dict) -> ProbeRun:
+    """Give the started probe the candidate's dropout.py and our inputs (nothing else), let it run,
+    and collect what it wrote."""
+    workdir, child = probe
+    (workdir / SOLUTION_FILE).write_bytes(source)
+    np.savez(workdir / "inputs.npz", **inputs)
+    (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    result = child.finish()
+    progress = workdir / "progress.txt"
+    stages = progress.read_text(errors="replace").splitlines() if progress.is_file() else []
+    run = ProbeRun(result, stage=stages[-1] if stages else "starting")
+    if run.stage == "done" and result.returncode == 0:
+        _read_results(workdir, run)
+    return run
 
 
 def _read_results(workdir: Path, run: ProbeRun) -> None:
@@ -190,6 +203,17 @@ def process_failure(run: ProbeRun) -> tuple[str, str]:
 # ---- the checks ---------------------------------------------------------------------------------
 
 
+def _median(values: np.ndarray) -> float:
+    """np.median of a NaN-free 1-D array that may be reordered: partitions it in place, without
+    np.median's copy and its import of numpy.ma."""
+    half = values.size // 2
+    if values.size % 2:
+        values.partition(half)
+        return float(values[half])
+    values.partition([half - 1, half])
+    return float((values[half - 1] + values[half]) / 2)
+
+
 class _Checker:
     """Computes every check from the inputs we sent and the raw outputs we got back."""
 
@@ -199,6 +223,10 @@ class _Checker:
         self.errors: dict[str, str] = run.report.get("call_errors", {}) if run.report else {}
         self.report = run.report or {}
         self.alpha = grader_power.event_budget(spec.p_values)
+        # Statistics of our own inputs, the same for every p: computed once.
+        self.input_variance = np.var(inputs["var_x"].astype(np.float64))
+        mask_x = inputs["mask_x"]
+        self.value_splits = (np.abs(mask_x) >= _median(np.abs(mask_x)), mask_x > 0)
 
     def output(self, name: str) -> np.ndarray | str:
         """The output of call `name`, or why there is none."""
@@ -295,8 +323,9 @@ class _Checker:
         ratios = np.concatenate(ratios)
         if ratios.size == 0 or not np.all(np.isfinite(ratios)):
             return Check("single_scale", False, "no finite survivors", SCALE_SPREAD_LIMIT, p=p)
-        centre = np.median(ratios)
-        spread = float((ratios.max() - ratios.min()) / abs(centre)) if centre else float("inf")
+        spread_of = ratios.max() - ratios.min()
+        centre = _median(ratios)
+        spread = float(spread_of / abs(centre)) if centre else float("inf")
         return Check("single_scale", spread <= SCALE_SPREAD_LIMIT, spread, SCALE_SPREAD_LIMIT, p=p,
                      detail=f"survivors scaled by {centre:.6g}")
 
@@ -308,17 +337,14 @@ class _Checker:
                      detail="fraction of positions dropped/kept alike in two calls")
 
     def mask_independent(self, p: float, y: np.ndarray) -> Check:
-        x = self.inputs["mask_x"]
         dropped = y == 0
-        large = np.abs(x) >= np.median(np.abs(x))
-        gap = float(max(abs(dropped[split].mean() - dropped[~split].mean()) for split in (large, x > 0)))
-        limit = 2 * grader_power.deviation_threshold(x.size // 2, p, self.alpha)
+        gap = float(max(abs(dropped[split].mean() - dropped[~split].mean()) for split in self.value_splits))
+        limit = 2 * grader_power.deviation_threshold(self.inputs["mask_x"].size // 2, p, self.alpha)
         return Check("mask_independent_of_values", gap <= limit, gap, limit, p=p,
                      detail="drop-rate gap: large vs small |x|, positive vs negative x")
 
     def variance_ratio(self, p: float, y: np.ndarray) -> Check:
-        x = self.inputs["var_x"].astype(np.float64)
-        ratio = float(np.var(y.astype(np.float64)) / np.var(x))
+        ratio = float(np.var(y.astype(np.float64)) / self.input_variance)
         bounds = [1 - self.tolerance, 1 + self.tolerance]
         ok = bool(bounds[0] <= ratio <= bounds[1])
         return Check("variance_ratio", ok, ratio, bounds, p=p, detail="Var(y)/Var(x), zero-mean x")
@@ -341,17 +367,10 @@ def _verdict(checks: list[Check], tolerance: float, seed: int, start: float) -> 
         message = f"passed all {len(checks)} checks"
     else:
         at_p = f" at p={failed.p:g}" if failed.p is not None else ""
-        message = f"failed {failed.name}{at_p}: {_short(failed.value)} (required {_short(failed.threshold)})"
+        message = (f"failed {failed.name}{at_p}: {format_measurement(failed.value)} (required "
+                   f"{format_measurement(failed.threshold)})")
     return GradeResult(failed is None, failed.name if failed else None, message, checks,
                        tolerance, seed, time.monotonic() - start)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list) and all(isinstance(v, float) for v in value):
-        return "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
-    return str(value)
 
 
 def grade_workspace(
@@ -380,9 +399,9 @@ def grade_workspace(
         checks.append(Check("source_readable", False, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                             "UTF-8 Python source"))
         return _verdict(checks, tolerance, seed, start)
-    rng = np.random.default_rng(seed)
-    inputs, plan = make_inputs(spec, rng), make_plan(spec)
-    run = run_probe(source, inputs, plan, limits)
+    with started_probe(limits) as probe:
+        inputs, plan = make_inputs(spec, np.random.default_rng(seed)), make_plan(spec)
+        run = run_probe(probe, source, inputs, plan)
     if run.report is None:
         category, message = process_failure(run)
         checks.append(Check(category, False, message, "the module imports and every call returns"))

@@ -1,10 +1,11 @@
 """The grader's child side. Runs inside the sandbox and is never imported by the grader.
 
-Loads the candidate `dropout.py` from the working directory, makes the calls listed in `plan.json`
-on the arrays in `inputs.npz`, and writes back raw results only: `outputs.npz` (every output, and
-every input array as it is after all calls) and `report.json` (flags and error messages). It
-computes no statistic. `progress.txt` gets a line before each stage, so a child that exits or dies
-part-way can be placed.
+Started before its inputs exist (so that it imports NumPy while the grader draws them), it waits for
+its stdin to close, then loads the candidate `dropout.py` from the working directory, makes the calls
+listed in `plan.json` on the arrays in `inputs.npz`, and writes back raw results only: `outputs.npz`
+(every output, and every input array as it is after all calls) and `report.json` (flags and error
+messages). It computes no statistic. `progress.txt` gets a line before each stage, so a child that
+exits or dies part-way can be placed.
 
 The process ends with `os._exit` once the results are written (or the candidate called `sys.exit`),
 so exit handlers the candidate registered never run and cannot rewrite the results.
@@ -94,6 +95,7 @@ def _calls(cls, plan, inputs, report, outputs):
 
 
 def main():
+    sys.stdin.buffer.read()  # the grader closes our stdin once its files are written
     plan = json.load(open("plan.json", encoding="utf-8"))
     with np.load("inputs.npz", allow_pickle=False) as data:
         inputs = {name: data[name] for name in data.files}

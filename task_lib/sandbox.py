@@ -7,14 +7,18 @@ through `run_python`; nothing of it is ever imported into this process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +152,98 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+def _feed(pipe, data: bytes) -> None:
+    """Write `data` to the child's stdin and close it (in a thread, so a child that never reads
+    cannot block the parent past its wall-clock limit)."""
+    try:
+        with pipe:
+            pipe.write(data)
+    except OSError:  # the child ended, or closed its stdin, without reading everything
+        pass
+
+
+def _wait_for_exit(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for `process` to end and reap it; False if it is still running.
+
+    A pidfd wakes us the moment the child ends; `Popen.wait(timeout)` would poll with sleeps of up
+    to 50 ms, adding that much to every sandboxed run. Without pidfds (not Linux 5.3+) it polls.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        try:
+            process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        ended = bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(pidfd)
+    if ended:
+        process.wait()
+    return ended
+
+
+class SandboxChild:
+    """A sandboxed child already running (see `started_python`): `finish` lets it go on and waits."""
+
+    def __init__(self, process: subprocess.Popen, io_dir: Path, limits: SandboxLimits, start: float):
+        self.process, self.io_dir, self.limits, self.start = process, io_dir, limits, start
+
+    def finish(self, stdin_text: str = "") -> SandboxResult:
+        """Write `stdin_text` to the child's stdin and close it, then wait for the child to end (up to
+        the wall-clock limit, counted from its start) and return what it did."""
+        if self.process.stdin is not None:
+            feed = threading.Thread(target=_feed, args=(self.process.stdin, stdin_text.encode()), daemon=True)
+            feed.start()
+        left = self.limits.wall_seconds - (time.monotonic() - self.start)
+        try:
+            timed_out = not _wait_for_exit(self.process, max(left, 0.0))
+        finally:
+            _kill_group(self.process)  # also reaps grandchildren left in the group
+            self.process.wait()
+        stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
+        stderr, cut_err = _read_capped(self.io_dir / "stderr", self.limits.output_chars)
+        return SandboxResult(
+            returncode=None if timed_out else self.process.returncode,
+            stdout=stdout,
+            stderr=stderr,
+            timed_out=timed_out,
+            output_truncated=cut_out or cut_err,
+            seconds=time.monotonic() - self.start,
+        )
+
+
+@contextlib.contextmanager
+def started_python(
+    args: list[str], cwd: Path, limits: SandboxLimits = SandboxLimits(), *, stdin: bool = False
+) -> Iterator[SandboxChild]:
+    """Start `python -I -B *args` in `cwd` under `limits` now, and finish it later: a child that
+    reads its stdin (`stdin=True`) waits there for `finish`, e.g. while the caller writes its input
+    files. The child and its process group are killed on leaving, whatever happened."""
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sandbox-io-") as io_dir:
+        with open(Path(io_dir, "stdout"), "wb") as out, open(Path(io_dir, "stderr"), "wb") as err:
+            process = subprocess.Popen(
+                _command(args, limits),
+                cwd=cwd,
+                env=child_environment(Path(cwd)),
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=None if shutil.which("prlimit") else functools.partial(_set_limits, limits),
+            )
+        try:
+            yield SandboxChild(process, Path(io_dir), limits, start)
+        finally:
+            _kill_group(process)
+            process.wait()
+
+
 def run_python(
     args: list[str],
     cwd: Path,
@@ -155,38 +251,5 @@ def run_python(
     stdin_text: str | None = None,
 ) -> SandboxResult:
     """Run `python -I -B *args` in `cwd` under `limits`; never raises for anything the child does."""
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sandbox-io-") as io_dir:
-        out_path, err_path = Path(io_dir, "stdout"), Path(io_dir, "stderr")
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            process = subprocess.Popen(
-                _command(args, limits),
-                cwd=cwd,
-                env=child_environment(Path(cwd)),
-                stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=None if shutil.which("prlimit") else functools.partial(_set_limits, limits),
-            )
-            timed_out = False
-            try:
-                process.communicate(
-                    input=stdin_text.encode() if stdin_text is not None else None,
-                    timeout=limits.wall_seconds,
-                )
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _kill_group(process)  # also reaps grandchildren left in the group
-                process.wait()
-        stdout, cut_out = _read_capped(out_path, limits.output_chars)
-        stderr, cut_err = _read_capped(err_path, limits.output_chars)
-    return SandboxResult(
-        returncode=None if timed_out else process.returncode,
-        stdout=stdout,
-        stderr=stderr,
-        timed_out=timed_out,
-        output_truncated=cut_out or cut_err,
-        seconds=time.monotonic() - start,
-    )
+    with started_python(args, cwd, limits, stdin=stdin_text is not None) as child:
+        return child.finish(stdin_text or "")
