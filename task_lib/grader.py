@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from task_lib import grader_power
+from task_lib.child_files import load_child_arrays, read_child_file
 from task_lib.grade_tables import format_measurement
 from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, started_python
 from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, TaskSpec, template_text
@@ -30,9 +31,13 @@ from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, TaskSpec, temp
 PROBE = Path(__file__).with_name("probe.py")
 VALID_P = (0.0, 0.5, 0.9)
 INVALID_P = (-0.1, 1.0, 1.5)
+NUMERIC_KINDS = "biufc"  # any other output dtype (strings, dates, raw bytes) fails as a call error
 SCALE_SPREAD_LIMIT = 1e-6  # relative spread of y/x over survivors: float32 rounding is ~1e-7
 GRADE_LIMITS = SandboxLimits(wall_seconds=20.0, cpu_seconds=20, memory_bytes=2 * 1024**3)
+# Bounds on what the child may hand back (ours are about 10 MiB of arrays and a few KiB of text).
 MAX_OUTPUT_BYTES = 256 * 1024**2
+MAX_ARRAY_BYTES = 64 * 1024**2
+MAX_REPORT_BYTES = MAX_PROGRESS_BYTES = 1024**2
 STAGE_WORDS = {"starting": "starting", "load": "compiling dropout.py", "import": "importing dropout.py",
                "construct": "constructing layers", "write": "writing results"}
 
@@ -164,8 +169,8 @@ def run_probe(probe: tuple[Path, SandboxChild], source: bytes, inputs: dict[str,
     np.savez(workdir / "inputs.npz", **inputs)
     (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     result = child.finish()
-    progress = workdir / "progress.txt"
-    stages = progress.read_text(errors="replace").splitlines() if progress.is_file() else []
+    progress = read_child_file(workdir / "progress.txt", MAX_PROGRESS_BYTES) or b""
+    stages = progress.decode("utf-8", errors="replace").splitlines()
     run = ProbeRun(result, stage=stages[-1] if stages else "starting")
     if run.stage == "done" and result.returncode == 0:
         _read_results(workdir, run)
@@ -173,15 +178,18 @@ def run_probe(probe: tuple[Path, SandboxChild], source: bytes, inputs: dict[str,
 
 
 def _read_results(workdir: Path, run: ProbeRun) -> None:
+    """Fill in the report and arrays the child wrote, if both are sound; leave them None otherwise."""
+    report_bytes = read_child_file(workdir / "report.json", MAX_REPORT_BYTES)
+    outputs = read_child_file(workdir / "outputs.npz", MAX_OUTPUT_BYTES)
+    if report_bytes is None or outputs is None:
+        return
     try:
-        report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
-        if (workdir / "outputs.npz").stat().st_size > MAX_OUTPUT_BYTES or not isinstance(report, dict):
-            return
-        with np.load(workdir / "outputs.npz", allow_pickle=False) as data:
-            run.outputs = {name: data[name] for name in data.files}
-        run.report = report
-    except (OSError, ValueError, KeyError):
-        run.report = None
+        report = json.loads(report_bytes.decode("utf-8"))
+        arrays = load_child_arrays(outputs, MAX_ARRAY_BYTES)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return
+    if isinstance(report, dict):
+        run.report, run.outputs = report, arrays
 
 
 def process_failure(run: ProbeRun) -> tuple[str, str]:
@@ -214,6 +222,12 @@ def _median(values: np.ndarray) -> float:
     return float((values[half - 1] + values[half]) / 2)
 
 
+def _same_array(candidate: Any, reference: np.ndarray) -> bool:
+    """True when `candidate` is an array of the reference's dtype and shape holding the same values."""
+    return (isinstance(candidate, np.ndarray) and candidate.dtype == reference.dtype
+            and candidate.shape == reference.shape and np.array_equal(candidate, reference, equal_nan=True))
+
+
 class _Checker:
     """Computes every check from the inputs we sent and the raw outputs we got back."""
 
@@ -233,7 +247,9 @@ class _Checker:
         if name in self.errors:
             return f"raised {self.errors[name]}"
         out = self.outputs.get(name)
-        return out if isinstance(out, np.ndarray) else "no output"
+        if not isinstance(out, np.ndarray):
+            return "no output"
+        return out if out.dtype.kind in NUMERIC_KINDS else f"returned an array of dtype {out.dtype}"
 
     def input_of(self, name: str) -> np.ndarray:
         call = next(c for c in self.plan["calls"] if c["name"] == name)
@@ -274,8 +290,7 @@ class _Checker:
         return Check("shape_and_dtype", problem is None, problem or "kept", "same shape and dtype as x")
 
     def input_unmodified(self) -> Check:
-        changed = [k for k, x in self.inputs.items()
-                   if not np.array_equal(self.outputs.get("after:" + k), x, equal_nan=True)]
+        changed = [k for k, x in self.inputs.items() if not _same_array(self.outputs.get("after:" + k), x)]
         value = "unmodified" if not changed else f"modified: {', '.join(changed)}"
         return Check("input_unmodified", not changed, value, "unmodified")
 

@@ -55,6 +55,31 @@ def _forge():
 atexit.register(_forge)
 os._exit = lambda status: None
 '''
+# Replaces the probe's np.savez so that outputs.npz declares an array of 800 GB.
+FORGE_HUGE_HEADER = '''
+import io
+import zipfile
+
+
+def _forged_savez(path, **arrays):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("var@0.3.npy", header.getvalue() + bytes(64))
+
+
+np.savez = _forged_savez
+'''
+# Claims to be done, leaves a FIFO (a read would block forever) or a link to /dev/zero (a read would
+# never end) where the grader reads results, and exits cleanly.
+TRAP_RESULT_FILES = '''
+import os
+open("progress.txt", "a").write("done\\n")
+os.mkfifo("report.json")
+os.symlink("/dev/zero", "outputs.npz")
+os._exit(0)
+'''
 PLANTED = {
     "conftest.py": "import pytest\n\n@pytest.hookimpl(tryfirst=True)\ndef pytest_runtest_call(item):\n"
                    "    return True\n",
@@ -89,6 +114,12 @@ CHEATS = {
     "prints_a_gigabyte": (
         {SOLUTION_FILE: BUG + "\nfor _ in range(1000):\n    print('x' * 10**6)\n"}, "import_error"),
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "drop_fraction"),
+    "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "shape_and_dtype"),
+    "returns_dates": (
+        {SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('int64').astype('datetime64[s]')"))},
+        "shape_and_dtype"),
+    "forges_a_huge_array_header": ({SOLUTION_FILE: BUG + FORGE_HUGE_HEADER}, "bad_output"),
+    "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "bad_output"),
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "shape_and_dtype"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace("def __call__(self, x):", "def __call__(self, x)")},
                      "syntax_error"),

@@ -1,0 +1,60 @@
+"""Reading what an untrusted child process wrote: only regular files (no FIFO, device or symlink, so a
+read can neither block nor run forever), of bounded size, and `.npz` arrays whose headers are checked
+before anything is allocated. Nothing is unpickled.
+
+Contract: `read_child_file` returns None for anything that is not a small regular file;
+`load_child_arrays` raises ValueError for anything that is not a plain archive of small arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def read_child_file(path: Path, max_bytes: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file of at most `max_bytes`; None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        data = handle.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None
+
+
+def _declared_bytes(member: zipfile.ZipExtFile) -> int:
+    version = np.lib.format.read_magic(member)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:
+        raise ValueError(f"unsupported .npy version {version}")
+    shape, _, dtype = read_header(member)
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects")
+    return math.prod(shape) * dtype.itemsize
+
+
+def load_child_arrays(data: bytes, max_array_bytes: int) -> dict[str, np.ndarray]:
+    """The arrays of an `.npz` archive held in `data`, each at most `max_array_bytes` large."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.file_size > max_array_bytes + 4096:
+                    raise ValueError(f"{info.filename} is too large")
+                with archive.open(info) as member:
+                    if _declared_bytes(member) > max_array_bytes:
+                        raise ValueError(f"{info.filename} declares too large an array")
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, MemoryError) as exc:
+        raise ValueError(f"not a readable archive of arrays: {exc}") from None
