@@ -46,16 +46,7 @@ def z_value(confidence: float = 0.95) -> float:
     """Two-sided standard normal quantile: the z with P(|Z| <= z) = confidence (1.96 for 0.95)."""
     _check_confidence(confidence)
     tail = (1.0 - confidence) / 2.0
-    low, high = 0.0, 40.0  # P(Z > 40) underflows, so every representable tail lies in here
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        if mid in (low, high):
-            break
-        if _upper_normal_tail(mid) > tail:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2.0
+    return _solve_decreasing(_upper_normal_tail, tail, 0.0, 40.0)  # P(Z > 40) underflows to 0
 
 
 def _wilson_bounds(rate: float, n: float, z: float) -> tuple[float, float]:
@@ -92,9 +83,8 @@ def _binomial_sum(log_coefficients: list[float], indices: range, n: int, p: floa
     return math.exp(largest) * math.fsum(math.exp(t - largest) for t in log_terms)
 
 
-def _solve_decreasing(f, target: float) -> float:
-    """The p in (0, 1) where the decreasing function f crosses target, to float precision."""
-    low, high = 0.0, 1.0
+def _solve_decreasing(f, target: float, low: float = 0.0, high: float = 1.0) -> float:
+    """The x in (low, high) where the decreasing function f crosses target, to float precision."""
     for _ in range(2000):
         mid = (low + high) / 2.0
         if mid in (low, high):
