@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from task_lib.stats import smallest_satisfying
+
 ScaleSq = Callable[[float], float]
 
 FALSE_FAIL_BUDGET = 1e-9
@@ -140,14 +142,8 @@ def variance_samples_needed(p_values: Sequence[float], tolerance: float) -> int:
         if all(1 - tolerance <= wrong(p) * (1 - p) <= 1 + tolerance for p in p_values):
             raise ValueError(f"at tolerance {tolerance:g} the scale {name} is right on average, "
                              "so no sample size rejects it")
-    n = SAMPLE_STEP
-    while not design_holds(n, p_values, tolerance):
-        n *= 2
-    lo, hi = n // 2, n
-    while hi - lo > SAMPLE_STEP:
-        mid = (lo + hi) // 2 // SAMPLE_STEP * SAMPLE_STEP
-        lo, hi = (lo, mid) if design_holds(mid, p_values, tolerance) else (mid, hi)
-    return hi
+    steps = smallest_satisfying(lambda k: design_holds(k * SAMPLE_STEP, p_values, tolerance))
+    return steps * SAMPLE_STEP
 
 
 def accepted_exponents(p_values: Sequence[float], tolerance: float) -> tuple[float, float]:

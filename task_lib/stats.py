@@ -7,6 +7,7 @@ every function validates its arguments and raises `ValueError` naming what to ch
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 BAND: tuple[float, float] = (0.10, 0.40)
@@ -172,19 +173,20 @@ def _runs_to_decide(rate: float, band: tuple[float, float], z: float, start: int
     def decided(n: int) -> bool:
         return _classify(_wilson_bounds(rate, n, z), band) != "undetermined"
 
-    if decided(start):
+    return smallest_satisfying(decided, start) if decided(MAX_RUNS_NEEDED) else None
+
+
+def smallest_satisfying(predicate: Callable[[int], bool], start: int = 1) -> int:
+    """The smallest n >= start with predicate(n), for a predicate that stays true once true and
+    holds for some n: doubles from `start`, then bisects."""
+    if predicate(start):
         return start
-    if not decided(MAX_RUNS_NEEDED):
-        return None
-    undecided, high = start, start
-    while not decided(high):
-        undecided, high = high, min(2 * high, MAX_RUNS_NEEDED)
-    while high - undecided > 1:
-        mid = (undecided + high) // 2
-        if decided(mid):
-            high = mid
-        else:
-            undecided = mid
+    failing, high = start, 2 * start
+    while not predicate(high):
+        failing, high = high, 2 * high
+    while high - failing > 1:
+        mid = (failing + high) // 2
+        failing, high = (failing, mid) if predicate(mid) else (mid, high)
     return high
 
 
@@ -225,17 +227,7 @@ def runs_for_width(p: float, width: float, confidence: float = 0.95) -> int:
         low, high = _wilson_bounds(p, n, z)
         return high - low <= width
 
-    # The width falls strictly as n grows, so double, then bisect.
-    too_wide, high = 0, 1
-    while not narrow_enough(high):
-        too_wide, high = high, 2 * high
-    while high - too_wide > 1:
-        mid = (too_wide + high) // 2
-        if narrow_enough(mid):
-            high = mid
-        else:
-            too_wide = mid
-    return high
+    return smallest_satisfying(narrow_enough)  # the width falls strictly as n grows
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
