@@ -14,8 +14,10 @@ import os
 import stat
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def read_child_file(path: Path, max_bytes: int) -> bytes | None:
@@ -33,6 +35,8 @@ def read_child_file(path: Path, max_bytes: int) -> bytes | None:
 
 
 def _declared_bytes(member: zipfile.ZipExtFile) -> int:
+    import numpy as np
+
     version = np.lib.format.read_magic(member)
     read_header = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
@@ -46,6 +50,8 @@ def _declared_bytes(member: zipfile.ZipExtFile) -> int:
 
 def load_child_arrays(data: bytes, max_array_bytes: int) -> dict[str, np.ndarray]:
     """The arrays of an `.npz` archive held in `data`, each at most `max_array_bytes` large."""
+    import numpy as np  # here, not at the top: the grader imports it only once its child is starting
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():

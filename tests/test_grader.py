@@ -10,7 +10,8 @@ import pytest
 from solutions import CORRECT, IN_PLACE, MUTANTS
 
 from task_lib import grader_power
-from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace, make_inputs, make_plan
+from task_lib.contract_checks import make_inputs, make_plan
+from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
 from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, template_text
 
 CHECK_NAMES = [

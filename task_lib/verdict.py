@@ -1,0 +1,49 @@
+"""The grader's verdict types: one `Check` per graded behaviour and the `GradeResult` holding them.
+Plain data, JSON-ready through `GradeResult.to_dict()`; no numpy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from task_lib.task import DEFAULT_TASK
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded behaviour: what was measured, against what, and whether it passed."""
+
+    name: str
+    passed: bool
+    value: Any
+    threshold: Any
+    p: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """The verdict: every check in order, and the first failure's category (None when passed)."""
+
+    passed: bool
+    failure: str | None
+    message: str
+    checks: list[Check] = field(default_factory=list)
+    tolerance: float = DEFAULT_TASK.tolerance
+    seed: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, strict-JSON data: non-finite measurements become the strings "nan", "inf", "-inf"."""
+        return _json_safe(asdict(self))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
