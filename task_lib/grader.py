@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["Check", "GradeResult", "UnusableWorkspace", "grade_workspace"]
 
 PROBE = Path(__file__).with_name("probe.py")
-GRADE_LIMITS = SandboxLimits(wall_seconds=20.0, cpu_seconds=20, memory_bytes=2 * 1024**3)
+GRADE_LIMITS = SandboxLimits(wall_seconds=DEFAULT_TASK.grade_seconds, cpu_seconds=DEFAULT_TASK.grade_seconds,
+                             memory_bytes=DEFAULT_TASK.grade_memory_gib * 1024**3)
 # Bounds on what the child may hand back (ours are about 10 MiB of arrays and a few KiB of text).
 MAX_OUTPUT_BYTES = 256 * 1024**2
 MAX_ARRAY_BYTES = 64 * 1024**2

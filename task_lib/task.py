@@ -36,6 +36,9 @@ class TaskSpec:
     n_variance: int = 422_912
     # Gaussian inputs per p for the mask and scale checks (two calls each).
     n_mask: int = 65_536
+    # The grader's child (import and every call) must finish within these.
+    grade_seconds: int = 20
+    grade_memory_gib: int = 2
     limits: AgentLimits = field(default_factory=AgentLimits)
 
     def prompt(self) -> str:
@@ -45,6 +48,8 @@ class TaskSpec:
             n_variance=self.n_variance,
             tolerance=f"{self.tolerance:g}",
             tolerance_pct=f"{self.tolerance:.0%}",
+            grade_seconds=self.grade_seconds,
+            grade_memory_gib=self.grade_memory_gib,
         )
 
 
