@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_lib.child_files import load_child_arrays, read_child_file
 from task_lib.grade_tables import format_measurement
 from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, started_python
 from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, TaskSpec, template_text
+from task_lib.untrusted_files import load_untrusted_arrays, read_untrusted_file
 from task_lib.verdict import Check, GradeResult
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ GRADE_LIMITS = SandboxLimits(wall_seconds=DEFAULT_TASK.grade_seconds, cpu_second
 MAX_OUTPUT_BYTES = 256 * 1024**2
 MAX_ARRAY_BYTES = 64 * 1024**2
 MAX_REPORT_BYTES = MAX_PROGRESS_BYTES = 1024**2
+MAX_SOURCE_BYTES = 1024**2  # dropout.py and test_dropout.py as read from the workspace
 STAGE_WORDS = {"starting": "starting", "load": "compiling dropout.py", "import": "importing dropout.py",
                "construct": "constructing layers", "write": "writing results"}
 
@@ -46,14 +47,11 @@ class UnusableWorkspace(Exception):
     """There is nothing to grade: the directory or its dropout.py is missing."""
 
 
-def _sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
 def visible_tests_check(workspace: Path) -> Check:
     """The visible test file must be byte-for-byte the one the task started with."""
     expected = hashlib.sha256(template_text(TEST_FILE).encode("utf-8")).hexdigest()
-    found = _sha256(workspace / TEST_FILE)
+    data = read_untrusted_file(workspace / TEST_FILE, MAX_SOURCE_BYTES)
+    found = None if data is None else hashlib.sha256(data).hexdigest()
     state = "missing" if found is None else "unchanged" if found == expected else "changed"
     return Check("test_file_unchanged", state == "unchanged", state, "unchanged", detail=TEST_FILE)
 
@@ -91,7 +89,7 @@ def run_probe(probe: tuple[Path, SandboxChild], source: bytes, inputs: dict[str,
     np.savez(workdir / "inputs.npz", **inputs)
     (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     result = child.finish()
-    progress = read_child_file(workdir / "progress.txt", MAX_PROGRESS_BYTES) or b""
+    progress = read_untrusted_file(workdir / "progress.txt", MAX_PROGRESS_BYTES) or b""
     stages = progress.decode("utf-8", errors="replace").splitlines()
     run = ProbeRun(result, stage=stages[-1] if stages else "starting")
     if run.stage == "done" and result.returncode == 0:
@@ -101,13 +99,13 @@ def run_probe(probe: tuple[Path, SandboxChild], source: bytes, inputs: dict[str,
 
 def _read_results(workdir: Path, run: ProbeRun) -> None:
     """Fill in the report and arrays the child wrote, if both are sound; leave them None otherwise."""
-    report_bytes = read_child_file(workdir / "report.json", MAX_REPORT_BYTES)
-    outputs = read_child_file(workdir / "outputs.npz", MAX_OUTPUT_BYTES)
+    report_bytes = read_untrusted_file(workdir / "report.json", MAX_REPORT_BYTES)
+    outputs = read_untrusted_file(workdir / "outputs.npz", MAX_OUTPUT_BYTES)
     if report_bytes is None or outputs is None:
         return
     try:
         report = json.loads(report_bytes.decode("utf-8"))
-        arrays = load_child_arrays(outputs, MAX_ARRAY_BYTES)
+        arrays = load_untrusted_arrays(outputs, MAX_ARRAY_BYTES)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return
     if isinstance(report, dict):
@@ -160,11 +158,14 @@ def grade_workspace(
     if not workspace.is_dir():
         raise UnusableWorkspace(f"no workspace directory at {workspace}")
     solution = workspace / SOLUTION_FILE
-    if not solution.is_file():
+    if not solution.exists() and not solution.is_symlink():
         raise UnusableWorkspace(f"{solution} does not exist: nothing to grade")
+    source = read_untrusted_file(solution, MAX_SOURCE_BYTES)
+    if source is None:
+        raise UnusableWorkspace(f"{solution} is not a regular file of at most {MAX_SOURCE_BYTES // 1024} KiB "
+                                "(a symlink, directory, FIFO or device is not graded)")
     seed = secrets.randbits(63) if seed is None else seed
     checks = [visible_tests_check(workspace)]
-    source = solution.read_bytes()
     try:
         source.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,6 +2,7 @@
 and a grading path that never imports the heavy dependencies."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -135,6 +136,32 @@ def test_grade_of_a_directory_without_dropout_py_exits_2(tmp_path):
     run = cli("-m", "task_lib", "grade", str(tmp_path))
     assert_one_line_error(run, "dropout.py")
     assert run.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["symlink_out", "fifo", "directory"])
+def test_a_dropout_py_that_is_not_a_regular_file_exits_2_without_reading_it(tmp_path, kind):
+    (tmp_path / TEST_FILE).write_text(template_text(TEST_FILE))
+    target = tmp_path / "dropout.py"
+    if kind == "symlink_out":
+        target.symlink_to("/etc/passwd")
+    elif kind == "fifo":
+        os.mkfifo(target)  # reading it would block for ever
+    else:
+        target.mkdir()
+    run = cli("-m", "task_lib", "grade", str(tmp_path))
+    assert_one_line_error(run, "not a regular file")
+
+
+def test_a_symlinked_test_file_counts_as_missing(make_workspace, tmp_path):
+    workspace = make_workspace({SOLUTION_FILE: template_text("reference_dropout.py")})
+    original = tmp_path / "elsewhere.py"
+    original.write_text(template_text(TEST_FILE))
+    (workspace / TEST_FILE).unlink()
+    (workspace / TEST_FILE).symlink_to(original)
+    run = cli("-m", "task_lib", "grade", str(workspace), "--json")
+    result = json.loads(run.stdout)
+    assert run.returncode == 1 and result["failure"] == "test_file_unchanged"
+    assert result["checks"][0]["value"] == "missing"
 
 
 @pytest.mark.parametrize("tolerance", ["-1", "0", "abc", "1.5", "nan"])

@@ -1,9 +1,10 @@
-"""Reading what an untrusted child process wrote: only regular files (no FIFO, device or symlink, so a
-read can neither block nor run forever), of bounded size, and `.npz` arrays whose headers are checked
-before anything is allocated. Nothing is unpickled.
+"""Reading files that untrusted code wrote (the grader's child, or the model in its workspace): only
+regular files (no FIFO, device or symlink, so a read can neither block, run forever nor leave the
+directory), of bounded size, and `.npz` arrays whose headers are checked before anything is allocated.
+Nothing is unpickled.
 
-Contract: `read_child_file` returns None for anything that is not a small regular file;
-`load_child_arrays` raises ValueError for anything that is not a plain archive of small arrays.
+Contract: `read_untrusted_file` returns None for anything that is not a small regular file;
+`load_untrusted_arrays` raises ValueError for anything that is not a plain archive of small arrays.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def read_child_file(path: Path, max_bytes: int) -> bytes | None:
+def read_untrusted_file(path: Path, max_bytes: int) -> bytes | None:
     """The bytes of `path` if it is a regular file of at most `max_bytes`; None otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
             return None
-        data = handle.read(max_bytes + 1)
+        data = os.read(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
     return data if len(data) <= max_bytes else None
 
 
@@ -48,7 +51,7 @@ def _declared_bytes(member: zipfile.ZipExtFile) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-def load_child_arrays(data: bytes, max_array_bytes: int) -> dict[str, np.ndarray]:
+def load_untrusted_arrays(data: bytes, max_array_bytes: int) -> dict[str, np.ndarray]:
     """The arrays of an `.npz` archive held in `data`, each at most `max_array_bytes` large."""
     import numpy as np  # here, not at the top: the grader imports it only once its child is starting
 
