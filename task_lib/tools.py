@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
 from task_lib.task import SOLUTION_FILE, TEST_FILE
+from task_lib.untrusted_files import read_untrusted_prefix
 from task_lib.workspace import WorkspacePathError, resolve_in_workspace
 
 MAX_RESULT_CHARS = 20_000
@@ -148,10 +148,10 @@ class WorkspaceTools:
             return tool_error(f"no file {path!r}. Files in the project: {self.list_files()}")
         if target.is_dir():
             return tool_error(f"{path!r} is a directory. Files in the project: {self.list_files()}")
-        if not stat.S_ISREG(target.stat().st_mode):
+        found = read_untrusted_prefix(target, MAX_RESULT_CHARS * 4)
+        if found is None:
             return tool_error(f"{path!r} is not a regular file")
-        size = target.stat().st_size
-        data = _read_prefix(target, MAX_RESULT_CHARS * 4)
+        data, size = found
         cut = len(data) < size
         try:  # a character split by the read limit is no error: the decoder keeps it back
             text = codecs.getincrementaldecoder("utf-8")().decode(data, final=not cut)
@@ -226,10 +226,3 @@ def _string(tool_input: dict[str, Any], key: str) -> str:
         found = "missing" if value is None else f"a {type(value).__name__}"
         raise _BadInput(f"{key!r} must be a string; it is {found}")
     return value
-
-
-def _read_prefix(path: Path, limit: int) -> bytes:
-    """At most `limit` bytes of a regular file, without following a final symlink or blocking."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(limit)

@@ -3,8 +3,9 @@ regular files (no FIFO, device or symlink, so a read can neither block, run fore
 directory), of bounded size, and `.npz` arrays whose headers are checked before anything is allocated.
 Nothing is unpickled.
 
-Contract: `read_untrusted_file` returns None for anything that is not a small regular file;
-`load_untrusted_arrays` raises ValueError for anything that is not a plain archive of small arrays.
+Contract: `read_untrusted_prefix` / `read_untrusted_file` return None for anything that is not a
+(small) regular file; `load_untrusted_arrays` raises ValueError for anything that is not a plain
+archive of small arrays.
 """
 
 from __future__ import annotations
@@ -21,20 +22,25 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def read_untrusted_file(path: Path, max_bytes: int) -> bytes | None:
-    """The bytes of `path` if it is a regular file of at most `max_bytes`; None otherwise."""
+def read_untrusted_prefix(path: Path, limit: int) -> tuple[bytes, int] | None:
+    """The first `limit` bytes of `path` and its whole size, if it is a regular file; None otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-            return None
-        data = os.read(fd, max_bytes + 1)
+        return (os.read(fd, limit), info.st_size) if stat.S_ISREG(info.st_mode) else None
     finally:
         os.close(fd)
-    return data if len(data) <= max_bytes else None
+
+
+def read_untrusted_file(path: Path, max_bytes: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file of at most `max_bytes`; None otherwise."""
+    found = read_untrusted_prefix(path, max_bytes + 1)
+    if found is None or found[1] > max_bytes or len(found[0]) > max_bytes:
+        return None
+    return found[0]
 
 
 def _declared_bytes(member: zipfile.ZipExtFile) -> int:

@@ -9,8 +9,9 @@ policies make the server answer with HTTP faults instead of a turn.
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Literal
+
+from task_lib.task import template_text
 
 OFFLINE_LABEL = "offline, scripted policies: not a model"
 MODEL_PREFIX = "scripted:"
@@ -78,11 +79,6 @@ class ScriptedPolicy:
 def assistant_turns(messages: list[dict[str, Any]]) -> int:
     """The policy's step: how many assistant turns the conversation already holds."""
     return sum(message.get("role") == "assistant" for message in messages)
-
-
-def template_text(name: str) -> str:
-    """A file from ``task_lib.templates`` (the buggy ``dropout.py``, ``test_dropout.py``…)."""
-    return resources.files("task_lib.templates").joinpath(name).read_text(encoding="utf-8")
 
 
 def patched_dropout(new_return: str, *, keep_eval_shortcut: bool = True) -> str:
