@@ -22,19 +22,30 @@ from typing import Any
 from task_lib.backends import API_KEY_VARIABLE, Backend
 from task_lib.grader import UnusableWorkspace, grade_workspace
 from task_lib.pricing import Usage, cost_usd, price_note
-from task_lib.task import DEFAULT_TASK, AgentLimits, TaskSpec
-from task_lib.tools import TOOL_SCHEMAS, ToolResult, WorkspaceTools
+from task_lib.registry import get_task
+from task_lib.sandbox import isolation_name
+from task_lib.task import AgentLimits, Task
+from task_lib.tools import ToolResult, WorkspaceTools, tool_schemas
 from task_lib.transcript import EventCallback, Transcript
 from task_lib.workspace import create_workspace, snapshot
 
 OUTCOMES = ("passed", "failed", "limit", "error")
-SYSTEM_PROMPT = (
-    "You are an expert Python and NumPy engineer working in a small project through tools. "
-    "Paths are relative to the project directory. Read the code, fix it, check your fix by running "
-    "code and the tests, then call submit."
-)
 EPHEMERAL = {"type": "ephemeral"}
-CACHED_TOOLS = [*TOOL_SCHEMAS[:-1], {**TOOL_SCHEMAS[-1], "cache_control": EPHEMERAL}]
+
+
+def system_prompt(task: Task) -> str:
+    """The system prompt of an attempt at `task`: who the agent is and how it works."""
+    return (f"You are an expert {task.role} working in a small project through tools. Paths are relative "
+            "to the project directory. Read the code, make the change the task asks for, check it by "
+            "running code and the tests, then call submit.")
+
+
+def cached_tools(task: Task) -> list[dict[str, Any]]:
+    """The tool schemas with a cache breakpoint on the last one."""
+    schemas = tool_schemas(task)
+    return [*schemas[:-1], {**schemas[-1], "cache_control": EPHEMERAL}]
+
+
 LIMIT_STOP_REASONS = {"max_tokens": "max_tokens", "model_context_window_exceeded": "context_window"}
 TRANSCRIPT_FILE, WORKSPACE_DIR, RECORD_FILE = "transcript.jsonl", "workspace", "attempt.json"
 
@@ -63,7 +74,10 @@ class AttemptRecord:
     cost_usd: float | None = None
     price_note: str = ""
     wall_seconds: float = 0.0
-    tolerance: float = DEFAULT_TASK.tolerance
+    task: str = ""
+    task_version: str = ""
+    params: dict[str, float] = field(default_factory=dict)
+    isolation: str = ""
     grade: dict[str, Any] | None = None
     directory: str = ""
 
@@ -114,7 +128,7 @@ async def converse(
     for step in range(1, limits.max_steps + 1):
         log.record("request", step=step, new_messages=messages[sent:], model=model)
         sent = len(messages)
-        response = await call_model(backend, build_request(model, messages, limits))
+        response = await call_model(backend, build_request(model, messages, limits, tools.task))
         content = note_response(response, log, step, progress)
         messages.append({"role": "assistant", "content": content})
         if response.stop_reason in LIMIT_STOP_REASONS:
@@ -138,15 +152,18 @@ async def converse(
 # ---- helpers beside the loop --------------------------------------------------------------------
 
 
-def build_request(model: str, messages: list[dict[str, Any]], limits: AgentLimits) -> dict[str, Any]:
-    """The Messages API request: cache breakpoints on the tools, the system prompt and the newest turn."""
+def build_request(model: str, messages: list[dict[str, Any]], limits: AgentLimits,
+                  task: Task | None = None) -> dict[str, Any]:
+    """The Messages API request for `task` (default: variance-dropout): cache breakpoints on the
+    tools, the system prompt and the newest turn."""
+    task = task or get_task()
     newest = messages[-1]
     marked = [*newest["content"][:-1], {**newest["content"][-1], "cache_control": EPHEMERAL}]
     return {
         "model": model,
         "max_tokens": limits.max_tokens_per_response,
-        "system": [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": EPHEMERAL}],
-        "tools": CACHED_TOOLS,
+        "system": [{"type": "text", "text": system_prompt(task), "cache_control": EPHEMERAL}],
+        "tools": cached_tools(task),
         "messages": [*messages[:-1], {**newest, "content": marked}],
     }
 
@@ -220,12 +237,12 @@ def tool_result_block(tool_use_id: str, result: ToolResult) -> dict[str, Any]:
 
 
 async def grade_saved(
-    workspace: Path, tolerance: float, seed: int | None = None
+    workspace: Path, task: Task, params: dict[str, float], seed: int | None = None
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The grade of a saved workspace (in a thread; fresh inputs unless `seed` is given), or None and
-    the reason it has no grade."""
+    """The grade of a saved workspace of `task` at `params` (in a thread; fresh inputs unless `seed`
+    is given), or None and the reason it has no grade."""
     try:
-        result = await asyncio.to_thread(grade_workspace, workspace, tolerance=tolerance, seed=seed)
+        result = await asyncio.to_thread(grade_workspace, workspace, task, params, seed)
     except UnusableWorkspace as exc:
         return None, str(exc)
     return result.to_dict(), None
@@ -255,35 +272,39 @@ async def run_attempt(
     out_dir: Path | str,
     *,
     index: int = 0,
-    spec: TaskSpec = DEFAULT_TASK,
+    task: Task | None = None,
     limits: AgentLimits | None = None,
-    tolerance: float | None = None,
+    params: dict[str, Any] | None = None,
     on_event: EventCallback | None = None,
     grade_seed: int | None = None,
 ) -> AttemptRecord:
     """Run one attempt of `model` (resolved with `backend.resolve_model(model, index)`) and grade it.
 
-    `limits` default to `spec.limits` (AgentLimits: 40 steps, 8192 tokens per response, 2M tokens in
-    all); `tolerance` to `spec.tolerance`. `on_event` receives every transcript event as it happens.
+    `task` defaults to variance-dropout; the model sees its prompt at `params` (its defaults,
+    overridden), and its final workspace is graded at them. `limits` default to the task's agent
+    limits (AgentLimits: 40 steps, 8192 tokens per response, 2M tokens in all). `on_event` receives
+    every transcript event as it happens.
     `grade_seed` fixes the grader's inputs (default: fresh), so that a rerun reproduces the grade.
     """
-    limits = spec.limits if limits is None else limits
-    tolerance = spec.tolerance if tolerance is None else tolerance
+    task = task or get_task()
+    params = task.resolve_params(params)
+    limits = task.agent_limits if limits is None else limits
     out_dir, started = Path(out_dir), time.monotonic()
     shutil.rmtree(out_dir / WORKSPACE_DIR, ignore_errors=True)  # a rerun replaces a cut-short attempt
     name = backend.resolve_model(model, index)
     record = AttemptRecord("error", index=index, model=name, backend=backend.name, label=backend.label,
-                           tolerance=tolerance, price_note=price_note(name), directory=str(out_dir))
+                           task=task.name, task_version=task.version, params=params,
+                           isolation=isolation_name(), price_note=price_note(name), directory=str(out_dir))
     progress, limit, failure = _Progress(), None, None
     with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log, \
             tempfile.TemporaryDirectory(prefix="attempt-") as tmp:
-        workspace = create_workspace(Path(tmp) / "project")
+        workspace = create_workspace(Path(tmp) / "project", task)
         log.record("start", model=name, backend=backend.name, label=backend.label, index=index,
-                   workspace=str(out_dir / WORKSPACE_DIR), system=SYSTEM_PROMPT, tools=TOOL_SCHEMAS,
-                   limits=asdict(limits), tolerance=tolerance)
+                   workspace=str(out_dir / WORKSPACE_DIR), system=system_prompt(task), tools=tool_schemas(task),
+                   limits=asdict(limits), task=task.name, task_version=task.version, params=params)
         try:
-            limit = await converse(backend, name, WorkspaceTools(workspace), spec.prompt(), limits, log,
-                                   progress)
+            limit = await converse(backend, name, WorkspaceTools(workspace, task=task), task.prompt(params),
+                                   limits, log, progress)
         except ModelCallFailed as exc:
             failure = exc
             log.record("api_error", step=progress.steps + 1, message=exc.cause, fatal=exc.fatal)
@@ -292,7 +313,7 @@ async def run_attempt(
             log.record("api_error", step=progress.steps + 1, message=failure.cause,
                        traceback=traceback.format_exc())
         saved = snapshot(workspace, out_dir / WORKSPACE_DIR)
-        record.grade, no_grade = await grade_saved(saved, tolerance, grade_seed)
+        record.grade, no_grade = await grade_saved(saved, task, params, grade_seed)
         log.record("grade", grade=record.grade, problem=no_grade)
         record.steps, record.stop_reasons, record.submitted = progress.steps, progress.stop_reasons, \
             progress.submitted

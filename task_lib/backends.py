@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from task_lib.offline.policies import CALIBRATION_MIX, MODEL_PREFIX, OFFLINE_LABEL, POLICIES
+from task_lib.offline.policy_kit import MODEL_PREFIX, OFFLINE_LABEL, calibration_mix, policies_for
 from task_lib.pricing import DEFAULT_MODEL, PRICES, price_model
+from task_lib.registry import get_task
+from task_lib.task import Task
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -45,11 +47,13 @@ class Backend:
     client: AsyncAnthropic
     label: str
     server: OfflineServer | None = None
+    task: Task | None = None  # the task whose policies the offline server plays
 
     def resolve_model(self, model: str, index: int = 0) -> str:
-        """The model attempt `index` calls: `scripted:mix` plays CALIBRATION_MIX in turn."""
+        """The model attempt `index` calls: `scripted:mix` plays the task's calibration mix in turn."""
         if model == MIX_MODEL:
-            return MODEL_PREFIX + CALIBRATION_MIX[index % len(CALIBRATION_MIX)]
+            mix = calibration_mix(self.task or get_task())
+            return MODEL_PREFIX + mix[index % len(mix)]
         return model
 
 
@@ -58,19 +62,21 @@ def default_backend_name() -> str:
     return "anthropic" if os.environ.get(API_KEY_VARIABLE) else "offline"
 
 
-def offline_models() -> list[str]:
-    return [MIX_MODEL] + [policy.model for policy in POLICIES.values()]
+def offline_models(task: Task | None = None) -> list[str]:
+    """The model names the offline backend accepts for `task` (default: variance-dropout)."""
+    return [MIX_MODEL] + [policy.model for policy in policies_for(task or get_task()).values()]
 
 
-def check_choice(backend: str, model: str) -> None:
-    """Raise BackendError unless `model` can run on `backend` (and, for anthropic, a key is set)."""
+def check_choice(backend: str, model: str, task: Task | None = None) -> None:
+    """Raise BackendError unless `model` can run on `backend` for `task` (and, for anthropic, a key
+    is set)."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "offline":
-        if model not in offline_models():
+        if model not in offline_models(task):
             raise BackendError(
                 f"the offline backend plays scripted policies, not {model!r}: choose one of "
-                + ", ".join(offline_models())
+                + ", ".join(offline_models(task))
             )
         return
     if model.startswith(MODEL_PREFIX):
@@ -87,8 +93,10 @@ def check_choice(backend: str, model: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_backend(name: str | None = None, *, max_retries: int = MAX_RETRIES) -> AsyncIterator[Backend]:
-    """A ready backend (default: `default_backend_name()`); its client and server close on exit."""
+async def open_backend(name: str | None = None, *, max_retries: int = MAX_RETRIES,
+                       task: Task | None = None) -> AsyncIterator[Backend]:
+    """A ready backend (default: `default_backend_name()`) for `task` (default: variance-dropout);
+    its client and server close on exit."""
     import anthropic
 
     name = name or default_backend_name()
@@ -100,13 +108,13 @@ async def open_backend(name: str | None = None, *, max_retries: int = MAX_RETRIE
             raise BackendError(f"{API_KEY_VARIABLE} is not set: export it, or use --backend offline")
         client = anthropic.AsyncAnthropic(max_retries=max_retries, timeout=timeout)
         async with client:
-            yield Backend(name, client, ANTHROPIC_LABEL)
+            yield Backend(name, client, ANTHROPIC_LABEL, task=task)
         return
     from task_lib.offline import OfflineServer
 
-    with OfflineServer() as server:
+    with OfflineServer(policies=policies_for(task or get_task())) as server:
         client = anthropic.AsyncAnthropic(
             api_key=server.api_key, base_url=server.base_url, max_retries=max_retries, timeout=timeout
         )
         async with client:
-            yield Backend(name, client, OFFLINE_LABEL, server)
+            yield Backend(name, client, OFFLINE_LABEL, server, task=task)

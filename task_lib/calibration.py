@@ -1,6 +1,6 @@
 """Calibration: N attempts run concurrently behind a semaphore, each saved the moment it finishes; the
 summary of a run (pass rate with its Wilson interval, band verdict, failure mix, cost); and regrading
-a saved run at another tolerance without any model call.
+a saved run at other task parameters without any model call.
 
 A run directory holds `run.json` (how it was started), `attempts.jsonl` (one AttemptRecord per line,
 appended, flushed and fsynced per attempt, in finishing order) and `attempts/NNNN/` (each attempt's
@@ -25,8 +25,9 @@ from typing import Any
 from task_lib.agent import OUTCOMES, WORKSPACE_DIR, AttemptRecord, grade_saved, run_attempt
 from task_lib.backends import Backend
 from task_lib.pricing import Usage, price_note
+from task_lib.registry import UnknownTask, get_task
 from task_lib.stats import BAND, band_verdict, wilson_interval
-from task_lib.task import DEFAULT_TASK, AgentLimits, TaskSpec
+from task_lib.task import AgentLimits, Task
 
 RUN_FILE, ATTEMPTS_FILE, ATTEMPTS_DIR = "run.json", "attempts.jsonl", "attempts"
 DEFAULT_CONCURRENCY = 4
@@ -57,9 +58,14 @@ class RunConfig:
     model: str
     label: str
     runs: int
-    tolerance: float
-    limits: dict[str, int] = field(default_factory=lambda: asdict(DEFAULT_TASK.limits))
+    task: str
+    task_version: str
+    params: dict[str, float]
+    limits: dict[str, int] = field(default_factory=lambda: asdict(AgentLimits()))
     started: str = ""
+
+    def describe_task(self) -> str:
+        return f"{self.task} version {self.task_version}"
 
 
 def attempt_dir(run_dir: Path | str, index: int) -> Path:
@@ -76,9 +82,27 @@ def load_config(run_dir: Path | str) -> RunConfig:
     if not path.is_file():
         raise CalibrationError(f"{run_dir} holds no calibration run (no {RUN_FILE})")
     try:
-        return RunConfig(**json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "task" not in data:  # made before runs recorded their task
+            tolerance = data.pop("tolerance", None)
+            data |= {"task": "variance-dropout", "task_version": "unrecorded",
+                     "params": {} if tolerance is None else {"tolerance": tolerance}}
+        return RunConfig(**data)
     except (ValueError, TypeError) as exc:
         raise CalibrationError(f"{path} is not a readable run description: {exc}") from None
+
+
+def task_of_run(config: RunConfig, task: Task | None = None) -> Task:
+    """The task a saved run was made with; CalibrationError in one line naming both when `task`
+    (default: the run's own task, as registered now) is another task or another version."""
+    try:
+        current = task or get_task(config.task)
+    except UnknownTask as exc:
+        raise CalibrationError(f"the run's task is not registered here: {exc}") from None
+    if (current.name, current.version) != (config.task, config.task_version):
+        raise CalibrationError(f"the run was made by task {config.describe_task()}, not {current.name} "
+                               f"version {current.version}: use another run directory")
+    return current
 
 
 def load_attempts(run_dir: Path | str, *, repair: bool = False) -> list[AttemptRecord]:
@@ -123,7 +147,8 @@ class AttemptLog:
 
 
 def prepare_run(run_dir: Path, config: RunConfig, resume: bool) -> RunConfig:
-    """Check the directory against `config` (resuming: same backend, model, tolerance) and save it."""
+    """Check the directory against `config` (resuming: same task and version, backend, model and
+    parameters) and save it."""
     saved_path = run_dir / RUN_FILE
     if saved_path.is_file() or (run_dir / ATTEMPTS_FILE).is_file():
         if not resume:
@@ -131,7 +156,10 @@ def prepare_run(run_dir: Path, config: RunConfig, resume: bool) -> RunConfig:
                 f"{run_dir} already holds a run: add --resume to complete it, or choose another --out"
             )
         saved = load_config(run_dir)
-        for name in ("backend", "model", "tolerance"):
+        if (saved.task, saved.task_version) != (config.task, config.task_version):
+            raise CalibrationError(f"{run_dir} was made by task {saved.describe_task()}, not "
+                                   f"{config.describe_task()}: choose another run directory")
+        for name in ("backend", "model", "params"):
             if getattr(saved, name) != getattr(config, name):
                 raise CalibrationError(
                     f"{run_dir} was run with {name} {getattr(saved, name)}, not {getattr(config, name)}: "
@@ -154,8 +182,8 @@ async def run_calibration(
     runs: int,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    tolerance: float | None = None,
-    spec: TaskSpec = DEFAULT_TASK,
+    task: Task | None = None,
+    params: dict[str, Any] | None = None,
     limits: AgentLimits | None = None,
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -169,10 +197,11 @@ async def run_calibration(
     if runs < 1 or concurrency < 1:
         raise CalibrationError(f"runs and concurrency must be at least 1, got {runs} and {concurrency}")
     run_dir = Path(run_dir)
-    limits = spec.limits if limits is None else limits
-    tolerance = spec.tolerance if tolerance is None else tolerance
-    config = prepare_run(run_dir, RunConfig(backend.name, model, backend.label, runs, tolerance,
-                                            asdict(limits)), resume)
+    task = task or backend.task or get_task()
+    params = task.resolve_params(params)
+    limits = task.agent_limits if limits is None else limits
+    config = prepare_run(run_dir, RunConfig(backend.name, model, backend.label, runs, task.name, task.version,
+                                            params, asdict(limits)), resume)
     done = {record.index: record for record in load_attempts(run_dir, repair=True)}
     todo = [index for index in range(runs) if index not in done]
     semaphore, stopped = asyncio.Semaphore(concurrency), []
@@ -187,8 +216,8 @@ async def run_calibration(
         async with semaphore:
             if stopped:
                 return
-            record = await run_attempt(backend, model, attempt_dir(run_dir, index), index=index, spec=spec,
-                                       limits=limits, tolerance=tolerance,
+            record = await run_attempt(backend, model, attempt_dir(run_dir, index), index=index, task=task,
+                                       limits=limits, params=params,
                                        grade_seed=None if grade_seed is None else grade_seed + index)
         if record.fatal:
             stopped.append(record.error)
@@ -221,7 +250,7 @@ def summarize(
     config: RunConfig,
     run_dir: Path | str,
     *,
-    tolerance: float | None = None,
+    params: dict[str, float] | None = None,
     stopped: str | None = None,
 ) -> dict[str, Any]:
     """The summary of a run: outcomes, pass rate = passed / (runs - error) with a 95% Wilson
@@ -241,7 +270,9 @@ def summarize(
         "backend": config.backend,
         "model": config.model,
         "run_dir": str(run_dir),
-        "tolerance": config.tolerance if tolerance is None else tolerance,
+        "task": config.task,
+        "task_version": config.task_version,
+        "params": config.params if params is None else params,
         "requested": config.runs,
         "runs": len(records),
         "outcomes": outcomes,
@@ -273,15 +304,16 @@ def load_summary(run_dir: Path | str) -> dict[str, Any]:
 
 
 def saved_summary(
-    run_dir: Path | str, backend: str, model: str, runs: int, tolerance: float
+    run_dir: Path | str, backend: str, model: str, runs: int, task: Task, params: dict[str, float]
 ) -> dict[str, Any] | None:
     """The summary of attempts 0..runs-1 of the run saved in `run_dir`, when it is a run of `model`
-    on `backend` at `tolerance` holding all of them; None otherwise (no run, another run, unfinished).
-    Reads files only: nothing is run and nothing is written."""
+    on `backend` of this `task` and version at `params` holding all of them; None otherwise (no run,
+    another run, unfinished). Reads files only: nothing is run and nothing is written."""
     if not (Path(run_dir) / RUN_FILE).is_file():
         return None
     config = load_config(run_dir)
-    if (config.backend, config.model, config.tolerance) != (backend, model, tolerance):
+    wanted = (backend, model, task.name, task.version, task.resolve_params(params))
+    if (config.backend, config.model, config.task, config.task_version, config.params) != wanted:
         return None
     records = [record for record in load_attempts(run_dir) if record.index < runs]
     if len(records) < runs:
@@ -306,11 +338,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         more = summary["more_runs_needed"]
         verdict += f" (about {more} more graded runs would decide it)" if more else " (on a band edge)"
     band = "–".join(f"{edge:.0%}" for edge in summary["band"])
-    regraded = summary.get("regraded_from_tolerance")
+    regraded = summary.get("regraded_from_params")
+    setting = ", ".join(f"{name} {value:g}" for name, value in summary["params"].items())
+    run_at = ", ".join(f"{name} {value:g}" for name, value in (regraded or {}).items())
     lines = [
         f"{summary['runs']} of {summary['requested']} runs of {summary['model']} on {summary['backend']} "
-        f"({summary['label']}), tolerance {summary['tolerance']:g}"
-        + (f" (regraded; run at {regraded:g})" if regraded is not None else ""),
+        f"({summary['label']}), task {summary['task']} version {summary['task_version']}"
+        + (f", {setting}" if setting else "") + (f" (regraded; run at {run_at})" if regraded is not None else ""),
         f"  passed {o['passed']}  failed {o['failed']}  limit {o['limit']}  error {o['error']}",
         f"  pass rate {o['passed']}/{graded} = {rate}, 95% CI [{low:.1%}, {high:.1%}]",
         f"  band {band}: {verdict}",
@@ -333,9 +367,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 async def regrade_attempts(
-    run_dir: Path | str, tolerance: float, *, concurrency: int | None = None
+    run_dir: Path | str, task: Task, params: dict[str, float], *, concurrency: int | None = None
 ) -> list[AttemptRecord]:
-    """Every recorded attempt re-graded from its saved workspace at `tolerance` (no model call).
+    """Every recorded attempt re-graded from its saved workspace as `task` at `params` (no model call).
 
     passed/failed follow the new grade; limit and error outcomes keep their outcome.
     """
@@ -343,14 +377,14 @@ async def regrade_attempts(
     semaphore = asyncio.Semaphore(concurrency or os.cpu_count() or 1)
 
     async def regrade(record: AttemptRecord) -> AttemptRecord:
-        new = replace(record, tolerance=tolerance)
+        new = replace(record, params=params)
         workspace = attempt_dir(run_dir, record.index) / WORKSPACE_DIR
         if not workspace.is_dir():
             if record.outcome in ("passed", "failed"):
                 new.outcome, new.failure, new.error = "error", None, f"saved workspace missing: {workspace}"
             return new
         async with semaphore:
-            new.grade, problem = await grade_saved(workspace, tolerance)
+            new.grade, problem = await grade_saved(workspace, task, params)
         if record.outcome in ("passed", "failed"):
             passed = bool(new.grade and new.grade["passed"])
             new.outcome = "passed" if passed else "failed"
@@ -361,11 +395,18 @@ async def regrade_attempts(
 
 
 async def regrade_run(
-    run_dir: Path | str, tolerance: float, *, concurrency: int | None = None
+    run_dir: Path | str, params: dict[str, Any] | None = None, *, task: Task | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
-    """The summary of a saved run re-graded at `tolerance`, without any model call."""
+    """The summary of a saved run re-graded at `params` (the run's own, overridden), without any model
+    call. CalibrationError when `task` (default: the run's) is another task or version than the run's."""
     config = load_config(run_dir)
-    records = await regrade_attempts(run_dir, tolerance, concurrency=concurrency)
-    summary = summarize(records, config, run_dir, tolerance=tolerance)
-    summary["regraded_from_tolerance"] = config.tolerance
+    task = task_of_run(config, task)
+    try:
+        new_params = task.resolve_params({**config.params, **(params or {})})
+    except ValueError as exc:
+        raise CalibrationError(str(exc)) from None
+    records = await regrade_attempts(run_dir, task, new_params, concurrency=concurrency)
+    summary = summarize(records, config, run_dir, params=new_params)
+    summary["regraded_from_params"] = config.params
     return summary

@@ -30,6 +30,48 @@ def tolerance_arg(text: str) -> float:
     return value
 
 
+def param_arg(text: str) -> tuple[str, str]:
+    """argparse type: NAME=VALUE (checked against the task once the task is known)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. tolerance=0.2), got {text!r}")
+    return name.strip(), value.strip()
+
+
+def chosen_task(args: argparse.Namespace):
+    """The task `--task` names (default variance-dropout); UsageError listing the registered ones."""
+    from task_lib.registry import UnknownTask, get_task
+
+    try:
+        return get_task(args.task)
+    except UnknownTask as exc:
+        raise UsageError(str(exc)) from None
+
+
+def chosen_params(args: argparse.Namespace, task, base: dict | None = None) -> dict[str, float]:
+    """`task`'s parameters: `base` (default: the task's defaults), then every --param, then
+    --tolerance; UsageError for an unknown name or a bad value."""
+    overrides = dict(base or {})
+    overrides.update(dict(getattr(args, "param", None) or []))
+    if getattr(args, "tolerance", None) is not None:
+        if "tolerance" not in {param.name for param in task.params}:
+            raise UsageError(f"task {task.name} has no tolerance: see `python -m task_lib tasks`")
+        overrides["tolerance"] = args.tolerance
+    try:
+        return task.resolve_params(overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def available_task(args: argparse.Namespace):
+    """`chosen_task`, refused in one line when a package it needs is not installed."""
+    task = chosen_task(args)
+    reason = task.missing_requirement()
+    if reason:
+        raise UsageError(reason)
+    return task
+
+
 def positive_int_arg(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -44,14 +86,32 @@ def positive_int_arg(text: str) -> int:
 # ---- setup, grade, demo -------------------------------------------------------------------------
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from task_lib.registry import all_tasks
+
+    described = [task.describe() for task in all_tasks()]
+    if args.json:
+        print(json.dumps(described))
+        return EXIT_OK
+    for task in described:
+        graded = ", ".join(task["solution_files"])
+        print(f"{task['name']}  (version {task['version']}; graded: {graded})\n  {task['summary']}")
+        if task["params"]:
+            print("  parameters: " + ", ".join(f"{k}={v:g}" for k, v in task["params"].items()))
+        if not task["available"]:
+            print(f"  unavailable: {task['unavailable_reason']}")
+    return EXIT_OK
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from task_lib.workspace import create_workspace
 
+    task = chosen_task(args)
     try:
-        path = create_workspace(args.directory)
+        path = create_workspace(args.directory, task)
     except OSError as exc:
         raise UsageError(f"cannot create a workspace at {args.directory}: {exc.strerror or exc}") from None
-    print(f"wrote the starting workspace to {path}")
+    print(f"wrote the starting workspace of {task.name} to {path}")
     return EXIT_OK
 
 
@@ -59,8 +119,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from task_lib.grade_tables import text_table
     from task_lib.grader import UnusableWorkspace, grade_workspace
 
+    task = available_task(args)
+    params = chosen_params(args, task)
     try:
-        result = grade_workspace(args.directory, tolerance=args.tolerance, seed=args.seed)
+        result = grade_workspace(args.directory, task, params, seed=args.seed)
     except UnusableWorkspace as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(result.to_dict()) if args.json else text_table(result))
@@ -70,32 +132,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from task_lib.demo import run_demo
 
-    print(run_demo(seed=args.seed))
+    print(run_demo(available_task(args), seed=args.seed))
     return EXIT_OK
 
 
 # ---- attempt, calibrate, regrade: the agent harness ----------------------------------------------
 
-def choose_backend_and_model(backend: str | None, model: str | None) -> tuple[str, str]:
-    """The backend (default: anthropic with ANTHROPIC_API_KEY set, else offline) and a model valid on it."""
+def choose_backend_and_model(backend: str | None, model: str | None, task=None) -> tuple[str, str]:
+    """The backend (default: anthropic with ANTHROPIC_API_KEY set, else offline) and a model valid on
+    it for `task`."""
     from task_lib.backends import DEFAULT_MODELS, BackendError, check_choice, default_backend_name
 
     backend = backend or default_backend_name()
     model = model or DEFAULT_MODELS.get(backend, "")
     try:
-        check_choice(backend, model)
+        check_choice(backend, model, task)
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     return backend, model
 
 
-def agent_limits(max_steps: int | None):
+def agent_limits(task, max_steps: int | None):
     """The task's default agent limits, with the step limit replaced when given."""
     from dataclasses import replace
 
-    from task_lib.task import DEFAULT_TASK
-
-    limits = DEFAULT_TASK.limits
+    limits = task.agent_limits
     return limits if max_steps is None else replace(limits, max_steps=max_steps)
 
 
@@ -117,15 +178,18 @@ def cmd_attempt(args: argparse.Namespace) -> int:
     from task_lib.interrupts import exit_after_interrupt, run_async
     from task_lib.transcript import print_event
 
-    backend_name, model = choose_backend_and_model(args.backend, args.model)
+    task = available_task(args)
+    params = chosen_params(args, task)
+    backend_name, model = choose_backend_and_model(args.backend, args.model, task)
     out = usable_directory(args.out or Path("runs") / time.strftime("attempt-%Y%m%d-%H%M%S"))
 
     async def attempt():
-        async with open_backend(backend_name) as backend:
+        async with open_backend(backend_name, task=task) as backend:
             if not args.json:
-                print(f"backend: {backend.name} ({backend.label})", flush=True)
-            return await run_attempt(backend, model, out, limits=agent_limits(args.max_steps),
-                                     tolerance=args.tolerance, on_event=None if args.json else print_event)
+                print(f"backend: {backend.name} ({backend.label}); task {task.name} version {task.version}",
+                      flush=True)
+            return await run_attempt(backend, model, out, task=task, limits=agent_limits(task, args.max_steps),
+                                     params=params, on_event=None if args.json else print_event)
 
     try:
         record = run_async(attempt())
@@ -176,32 +240,39 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         load_attempts,
         load_config,
         run_calibration,
+        task_of_run,
     )
     from task_lib.interrupts import exit_after_interrupt, run_async
-    from task_lib.task import DEFAULT_TASK, AgentLimits
+    from task_lib.task import AgentLimits
 
     try:
         saved = load_config(args.out) if args.resume and (args.out / RUN_FILE).is_file() else None
+        if saved and args.task is None:
+            args.task = saved.task  # resuming without --task: the run's own task
+        task = available_task(args)
+        if saved:
+            task_of_run(saved, task)
     except CalibrationError as exc:
         raise UsageError(str(exc)) from None
     backend_name, model = choose_backend_and_model(args.backend or (saved and saved.backend),
-                                                   args.model or (saved and saved.model))
+                                                   args.model or (saved and saved.model), task)
     runs = args.runs or (saved and saved.runs)
     if not runs:
         raise UsageError("--runs is required: the number of attempts, e.g. --runs 20")
-    tolerance = args.tolerance or (saved.tolerance if saved else DEFAULT_TASK.tolerance)
-    limits = agent_limits(args.max_steps)
+    params = chosen_params(args, task, saved.params if saved else None)
+    limits = agent_limits(task, args.max_steps)
     if saved and args.max_steps is None:
         limits = AgentLimits(**saved.limits)  # a resumed run keeps the limits it started with
     usable_directory(args.out)
-    resume_command = f"python -m task_lib calibrate --out {args.out} --runs {runs} --resume"
+    resume_command = (f"python -m task_lib calibrate --task {task.name} --out {args.out} --runs {runs} "
+                      "--resume")
 
     async def calibrate():
-        async with open_backend(backend_name) as backend:
-            header = (f"calibrating: {runs} attempts of {model} on {backend.name} ({backend.label}), "
-                      f"{args.concurrency} at a time, into {args.out}")
+        async with open_backend(backend_name, task=task) as backend:
+            header = (f"calibrating {task.name} (version {task.version}): {runs} attempts of {model} on "
+                      f"{backend.name} ({backend.label}), {args.concurrency} at a time, into {args.out}")
             return await run_calibration(
-                backend, model, args.out, runs, concurrency=args.concurrency, tolerance=tolerance,
+                backend, model, args.out, runs, concurrency=args.concurrency, task=task, params=params,
                 limits=limits, resume=args.resume,
                 on_progress=calibration_reporter(header, sys.stderr, bar=sys.stderr.isatty()),
             )
@@ -229,12 +300,28 @@ def cmd_regrade(args: argparse.Namespace) -> int:
 
     if not args.run_dir.is_dir():
         raise UsageError(f"no run directory at {args.run_dir}")
+    task = available_task(args) if args.task else None  # default: the run's own task
+    overrides = dict(args.param or [])
+    if args.tolerance is not None:
+        overrides["tolerance"] = args.tolerance
+    if not overrides:
+        raise UsageError("give the parameters to re-grade at: --param NAME=VALUE (or --tolerance T)")
     try:
-        summary = run_async(regrade_run(args.run_dir, args.tolerance))
+        summary = run_async(regrade_run(args.run_dir, overrides, task=task))
     except CalibrationError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_OK
+
+
+def add_task_options(parser: argparse.ArgumentParser, params: bool = True) -> None:
+    """--task, and (with `params`) --param and --tolerance."""
+    parser.add_argument("--task", default=None, help="the task (default: variance-dropout; see `tasks`)")
+    if params:
+        parser.add_argument("--param", type=param_arg, action="append", default=[], metavar="NAME=VALUE",
+                            help="a task parameter (repeatable), e.g. tolerance=0.2")
+        parser.add_argument("--tolerance", type=tolerance_arg, default=None,
+                            help="the same as --param tolerance=T, where the task has a tolerance")
 
 
 def add_agent_commands(commands) -> None:
@@ -246,7 +333,7 @@ def add_agent_commands(commands) -> None:
     attempt.add_argument("--backend", help=backend_help)
     attempt.add_argument("--model", help=model_help)
     attempt.add_argument("--out", type=Path, help="directory for the transcript and final workspace")
-    attempt.add_argument("--tolerance", type=tolerance_arg, default=None, help="grading tolerance")
+    add_task_options(attempt)
     attempt.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
     attempt.add_argument("--json", action="store_true", help="print only the attempt record as JSON")
     attempt.set_defaults(handler=cmd_attempt)
@@ -257,7 +344,7 @@ def add_agent_commands(commands) -> None:
     calibrate.add_argument("--backend", help=backend_help)
     calibrate.add_argument("--model", help=model_help)
     calibrate.add_argument("--out", type=Path, required=True, help="run directory")
-    calibrate.add_argument("--tolerance", type=tolerance_arg, default=None, help="grading tolerance")
+    add_task_options(calibrate)
     calibrate.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
     calibrate.add_argument("--resume", action="store_true", help="complete the run in --out to --runs")
     calibrate.add_argument("--json", action="store_true", help="print one JSON summary object")
@@ -265,7 +352,7 @@ def add_agent_commands(commands) -> None:
 
     regrade = commands.add_parser("regrade", help="re-grade a saved run at a tolerance (no model calls)")
     regrade.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    regrade.add_argument("--tolerance", type=tolerance_arg, required=True, help="grading tolerance")
+    add_task_options(regrade)
     regrade.add_argument("--json", action="store_true", help="print one JSON summary object")
     regrade.set_defaults(handler=cmd_regrade)
 
@@ -390,19 +477,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m task_lib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    tasks = commands.add_parser("tasks", help="list the registered tasks")
+    tasks.add_argument("--json", action="store_true", help="print one JSON list")
+    tasks.set_defaults(handler=cmd_tasks)
+
     setup = commands.add_parser("setup", help="write the starting workspace into DIR")
     setup.add_argument("directory", type=Path, metavar="DIR")
+    add_task_options(setup, params=False)
     setup.set_defaults(handler=cmd_setup)
 
-    grade = commands.add_parser("grade", help="grade the dropout.py in DIR (exit 0 pass, 1 fail, 2 unusable)")
+    grade = commands.add_parser("grade", help="grade the solution in DIR (exit 0 pass, 1 fail, 2 unusable)")
     grade.add_argument("directory", type=Path, metavar="DIR")
-    grade.add_argument("--tolerance", type=tolerance_arg, default=0.10, help="relative variance tolerance")
+    add_task_options(grade)
     grade.add_argument("--seed", type=int, default=None, help="fix the random inputs (default: fresh)")
     grade.add_argument("--json", action="store_true", help="print one JSON object")
     grade.set_defaults(handler=cmd_grade)
 
     demo = commands.add_parser("demo", help="grade the buggy file and the reference fix, side by side")
     demo.add_argument("--seed", type=int, default=0)
+    add_task_options(demo, params=False)
     demo.set_defaults(handler=cmd_demo)
 
     add_agent_commands(commands)

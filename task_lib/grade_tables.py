@@ -55,9 +55,11 @@ def text_table(grade: Any) -> str:
         lines.append(f"  {mark} {name:34} {format_measurement(check['value']):>28}   "
                      f"{format_measurement(check['threshold'])}")
     verdict = "PASSED" if grade["passed"] else "FAILED"
-    seed = f", seed {grade['seed']}" if "seed" in grade else ""
-    tolerance = f" (tolerance {grade['tolerance']:g}{seed})" if "tolerance" in grade else ""
-    lines.append(f"{verdict}: {grade.get('message') or 'no grade'}{tolerance}")
+    setting = [f"{name} {value:g}" for name, value in (grade.get("params") or {}).items()]
+    setting += [f"seed {grade['seed']}"] if "seed" in grade else []
+    where = f"{grade['task']} {grade.get('task_version', '')}".rstrip() if grade.get("task") else ""
+    note = f" ({', '.join(([where] if where else []) + setting)})" if where or setting else ""
+    lines.append(f"{verdict}: {grade.get('message') or 'no grade'}{note}")
     return "\n".join(lines)
 
 

@@ -87,6 +87,11 @@ def network_isolation_available() -> bool:
     return probe.returncode == 0
 
 
+def isolation_name() -> str:
+    """Which confinement the children get here: "unshare" or "none"."""
+    return "unshare" if network_isolation_available() else "none"
+
+
 # Own network (none), PID and mount namespaces; a fresh /proc shows the child only its own processes,
 # so /proc/<pid>/environ of the harness (which holds the API key) is out of reach.
 _UNSHARE_FLAGS = ("--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc")

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from task_lib.registry import get_task
 from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
-from task_lib.task import SOLUTION_FILE, TEST_FILE
+from task_lib.task import Task
 from task_lib.untrusted_files import read_untrusted_prefix
 from task_lib.workspace import WorkspacePathError, resolve_in_workspace
 
@@ -22,12 +23,15 @@ MAX_WRITE_CHARS = 1_000_000
 MAX_LISTED_FILES = 100
 TOOL_LIMITS = SandboxLimits()
 
-# `python -I` does not put the working directory on sys.path: these put it back, so that
-# `import dropout` works in the tests and in snippets.
-RUN_TESTS_BOOTSTRAP = (
-    f"import runpy, sys; sys.path.insert(0, ''); sys.argv = [{TEST_FILE!r}]; "
-    f"runpy.run_path({TEST_FILE!r}, run_name='__main__')"
-)
+
+# `python -I` does not put the working directory on sys.path: these put it back, so that the
+# project's modules import in the tests and in snippets.
+def run_tests_bootstrap(test_file: str) -> str:
+    """The `python -c` source that runs `test_file` as a script from the project directory."""
+    return (f"import runpy, sys; sys.path.insert(0, ''); sys.argv = [{test_file!r}]; "
+            f"runpy.run_path({test_file!r}, run_name='__main__')")
+
+
 RUN_PYTHON_BOOTSTRAP = """\
 import linecache, sys, traceback
 sys.path.insert(0, '')
@@ -43,54 +47,61 @@ except BaseException as exc:
 """
 
 _NO_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
-TOOL_SCHEMAS: list[dict[str, Any]] = [
-    {
-        "name": "read_file",
-        "description": "Read a text file of the project and return its whole content.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "Relative path, e.g. dropout.py"}},
-            "required": ["path"],
-        },
-    },
-    {
-        "name": "write_file",
-        "description": "Create or overwrite a text file of the project with the given full content "
-        "(the whole new file, not a diff).",
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "Relative path, e.g. dropout.py"},
-                "content": {"type": "string", "description": "The complete new content of the file"},
+
+
+def tool_schemas(task: Task) -> list[dict[str, Any]]:
+    """The five tools' schemas, their descriptions naming `task`'s files. Names and input schemas
+    are the same for every task (the tool contract)."""
+    main_file, tests = task.solution_files[0], task.visible_tests
+    graded = ", ".join(task.solution_files)
+    return [
+        {
+            "name": "read_file",
+            "description": "Read a text file of the project and return its whole content.",
+            "input_schema": {
+                "type": "object",
+                "properties": {"path": {"type": "string", "description": f"Relative path, e.g. {main_file}"}},
+                "required": ["path"],
             },
-            "required": ["path", "content"],
         },
-    },
-    {
-        "name": "run_tests",
-        "description": f"Run the visible tests in {TEST_FILE} against the current {SOLUTION_FILE}; "
-        "returns their output and exit status.",
-        "input_schema": _NO_INPUT,
-    },
-    {
-        "name": "run_python",
-        "description": "Run a Python snippet in the project directory (`import dropout` works, NumPy "
-        f"is available, no network, {TOOL_LIMITS.wall_seconds:g} s time limit); returns its "
-        "stdout, stderr and exit status. Use print() to see values.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"code": {"type": "string", "description": "Python source to run"}},
-            "required": ["code"],
+        {
+            "name": "write_file",
+            "description": "Create or overwrite a text file of the project with the given full content "
+            "(the whole new file, not a diff).",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": f"Relative path, e.g. {main_file}"},
+                    "content": {"type": "string", "description": "The complete new content of the file"},
+                },
+                "required": ["path", "content"],
+            },
         },
-    },
-    {
-        "name": "submit",
-        "description": f"Finish the task: the grader then checks {SOLUTION_FILE}. Call it once, "
-        "when you are done.",
-        "input_schema": _NO_INPUT,
-    },
-]
-TOOL_NAMES = tuple(schema["name"] for schema in TOOL_SCHEMAS)
+        {
+            "name": "run_tests",
+            "description": f"Run the visible tests in {tests} against the current {graded}; "
+            "returns their output and exit status.",
+            "input_schema": _NO_INPUT,
+        },
+        {
+            "name": "run_python",
+            "description": "Run a Python snippet in the project directory (the project's modules import, "
+            f"{' and '.join(task.libraries)} available, no network, {TOOL_LIMITS.wall_seconds:g} s time "
+            "limit); returns its stdout, stderr and exit status. Use print() to see values.",
+            "input_schema": {
+                "type": "object",
+                "properties": {"code": {"type": "string", "description": "Python source to run"}},
+                "required": ["code"],
+            },
+        },
+        {
+            "name": "submit",
+            "description": f"Finish the task: the grader then checks {graded}. Call it once, "
+            "when you are done.",
+            "input_schema": _NO_INPUT,
+        },
+    ]
+TOOL_NAMES = ("read_file", "write_file", "run_tests", "run_python", "submit")
 
 
 class ToolResult(NamedTuple):
@@ -115,11 +126,12 @@ def trim(text: str, limit: int = MAX_RESULT_CHARS) -> str:
 
 
 class WorkspaceTools:
-    """The five tools, bound to one workspace directory."""
+    """The five tools, bound to one workspace directory of `task` (default: variance-dropout)."""
 
-    def __init__(self, workspace: Path | str, limits: SandboxLimits = TOOL_LIMITS):
+    def __init__(self, workspace: Path | str, limits: SandboxLimits = TOOL_LIMITS, task: Task | None = None):
         self.workspace = Path(workspace).resolve()
         self.limits = limits
+        self.task = task or get_task()
 
     def handle(self, name: str, tool_input: Any) -> ToolResult:
         """Run one tool call; problems come back as is_error results, never as exceptions."""
@@ -136,7 +148,8 @@ class WorkspaceTools:
                 return self.run_tests()
             if name == "run_python":
                 return self.run_python(_string(tool_input, "code"))
-            return ToolResult(f"Submitted. The grader will now check {SOLUTION_FILE}.", submitted=True)
+            graded = ", ".join(self.task.solution_files)
+            return ToolResult(f"Submitted. The grader will now check {graded}.", submitted=True)
         except (WorkspacePathError, _BadInput) as exc:
             return tool_error(str(exc))
         except OSError as exc:
@@ -169,7 +182,7 @@ class WorkspaceTools:
             return tool_error(f"content is {len(content):,} characters; the limit is {MAX_WRITE_CHARS:,}")
         target = resolve_in_workspace(self.workspace, path)
         if target == self.workspace or target.is_dir():
-            return tool_error(f"{path!r} is a directory: give a file path such as {SOLUTION_FILE}")
+            return tool_error(f"{path!r} is a directory: give a file path such as {self.task.solution_files[0]}")
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -182,9 +195,10 @@ class WorkspaceTools:
         return ToolResult(f"wrote {len(content):,} characters ({lines} lines) to {path}")
 
     def run_tests(self) -> ToolResult:
-        if not (self.workspace / TEST_FILE).is_file():
-            return tool_error(f"{TEST_FILE} is missing from the project")
-        result = run_python(["-c", RUN_TESTS_BOOTSTRAP], self.workspace, self.limits)
+        tests = self.task.visible_tests
+        if not (self.workspace / tests).is_file():
+            return tool_error(f"{tests} is missing from the project")
+        result = run_python(["-c", run_tests_bootstrap(tests)], self.workspace, self.limits)
         return ToolResult(describe_run(result, self.limits.output_chars))
 
     def run_python(self, code: str) -> ToolResult:

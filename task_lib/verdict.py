@@ -7,8 +7,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from task_lib.task import DEFAULT_TASK
-
 
 @dataclass(frozen=True)
 class Check:
@@ -20,6 +18,7 @@ class Check:
     threshold: Any
     p: float | None = None
     detail: str = ""
+    clause: str = ""  # the sentence of the task's prompt that announces this check
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,9 @@ class GradeResult:
     failure: str | None
     message: str
     checks: list[Check] = field(default_factory=list)
-    tolerance: float = DEFAULT_TASK.tolerance
+    task: str = ""
+    task_version: str = ""
+    params: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     seconds: float = 0.0
 

@@ -6,30 +6,33 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from task_lib.task import SOLUTION_FILE, STARTING_FILES, TEST_FILE, template_text
-
-KEPT_FILES = (SOLUTION_FILE, TEST_FILE)
+from task_lib.registry import get_task
+from task_lib.task import Task
 
 
 class WorkspacePathError(ValueError):
     """A tool asked for a path outside the workspace, or one that cannot be used."""
 
 
-def create_workspace(directory: Path | str) -> Path:
-    """Write the starting files into `directory` (created if needed; existing task files are replaced)."""
+def create_workspace(directory: Path | str, task: Task | None = None) -> Path:
+    """Write `task`'s starting files (default task: variance-dropout) into `directory` (created if
+    needed; existing task files are replaced)."""
+    task = task or get_task()
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"{directory} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    for name in STARTING_FILES:
-        (directory / name).write_text(template_text(name), encoding="utf-8")
+    for name in task.starting_files:
+        (directory / name).write_text(task.starting_text(name), encoding="utf-8")
     return directory
 
 
-def write_reference_solution(directory: Path | str) -> Path:
-    """A workspace holding the reference fix: used by the demo and the tests."""
-    directory = create_workspace(directory)
-    (directory / SOLUTION_FILE).write_text(template_text("reference_dropout.py"), encoding="utf-8")
+def write_reference_solution(directory: Path | str, task: Task | None = None) -> Path:
+    """A workspace holding `task`'s reference solution: used by the demo and the tests."""
+    task = task or get_task()
+    directory = create_workspace(directory, task)
+    for name in task.solution_files:
+        (directory / name).write_text(task.reference_text(name), encoding="utf-8")
     return directory
 
 

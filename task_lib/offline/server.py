@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
-from .policies import POLICIES, Fault, ScriptedPolicy, Turn, policy_for_model
+from .policy_kit import Fault, ScriptedPolicy, Turn, policies_for, policy_for_model
 from .usage import HAIKU_45_MIN_CACHEABLE_TOKENS, PromptCache, fit_output, prompt_blocks
 from .wire import ApiError, check_breakpoints, check_headers, message_body, new_id, parse_request
 
@@ -44,7 +44,8 @@ class OfflineServer:
     ``base_url`` with ``api_key``. ``latency`` seconds pass before each Message reply (errors
     are immediate); ``min_cacheable_tokens`` is the model's minimum cacheable prefix (Haiku
     4.5's 4096 by default; lower it in tests); ``retry_after`` seconds is what retried errors
-    ask the client to wait. ``policies`` maps policy names to the policies served.
+    ask the client to wait. ``policies`` maps policy names to the policies served (default: those
+    of the default task, ``policies_for(get_task())``).
     """
 
     def __init__(
@@ -54,12 +55,14 @@ class OfflineServer:
         *,
         min_cacheable_tokens: int = HAIKU_45_MIN_CACHEABLE_TOKENS,
         retry_after: float = 0.001,
-        policies: Mapping[str, ScriptedPolicy] = POLICIES,
+        policies: Mapping[str, ScriptedPolicy] | None = None,
     ):
+        from task_lib.registry import get_task
+
         self._api_key = api_key
         self.latency = latency
         self.retry_after = retry_after
-        self.policies = policies
+        self.policies = policies_for(get_task()) if policies is None else policies
         self._cache = PromptCache(min_cacheable_tokens)
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from task_lib import grader_power
 from task_lib.stats import wilson_interval
-from task_lib.task import DEFAULT_TASK
+
+from . import design
+from . import power as grader_power
 
 VARIANCE_CHECK = "variance_ratio"
 CORRECT_EXPONENT = 0.5
@@ -50,8 +51,8 @@ def expected_ratio_in_bounds(scale_sq_at: grader_power.ScaleSq, p_values: Sequen
 
 
 def tolerance_curves(
-    tolerances: Sequence[float], p_values: Sequence[float] = DEFAULT_TASK.p_values,
-    n: int = DEFAULT_TASK.n_variance,
+    tolerances: Sequence[float], p_values: Sequence[float] = design.P_VALUES,
+    n: int = design.N_VARIANCE,
 ) -> dict[str, Any]:
     """Across `tolerances`: the accepted exponent interval (`low`, `high`), the bound on a correct
     solution failing (`false_fail`) and, per near miss, the bound on it passing (`false_pass`)."""
@@ -213,7 +214,7 @@ class ToleranceReport:
     right_on_average: tuple[str, ...] = ()
     run: RunPassRate | None = None
     run_note: str = ""
-    graded_p_values: tuple[float, ...] = DEFAULT_TASK.p_values
+    graded_p_values: tuple[float, ...] = design.P_VALUES
 
     def accepts(self, exponent: float) -> bool:
         """Whether the scale (1-p)^-exponent has its expected variance ratio within the bounds."""
@@ -273,10 +274,10 @@ def _probability(bound: float) -> str:
 
 
 def explore_tolerance(
-    tolerance: float = DEFAULT_TASK.tolerance,
-    p_values: Sequence[float] = DEFAULT_TASK.p_values,
+    tolerance: float = design.DEFAULT_TOLERANCE,
+    p_values: Sequence[float] = design.P_VALUES,
     run_dir: Path | str | None = None,
-    n: int = DEFAULT_TASK.n_variance,
+    n: int = design.N_VARIANCE,
 ) -> ToleranceReport:
     """What `tolerance` changes at `p_values` for the grader's pinned `n`: (a) the accepted exponent
     interval, (b) the false-fail and false-pass bounds, (c) a saved run's pass rate, when `run_dir`

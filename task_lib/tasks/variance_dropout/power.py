@@ -14,7 +14,7 @@ A correct solution (c^2 = 1/(1-p)) must fail the whole grade with probability be
 FALSE_FAIL_BUDGET, split evenly (union bound) over every tail event of every statistical check.
 The nearest wrong scales, c = (1-p)^-a with a = 0.45 or 0.55, and c = 1/sqrt(p), must pass with
 probability below FALSE_PASS_BUDGET. `variance_samples_needed` finds the smallest n doing both;
-TaskSpec.n_variance holds that number and tests/test_grader_power.py pins it.
+design.N_VARIANCE holds that number and tests/test_grader_power.py pins it.
 """
 
 from __future__ import annotations

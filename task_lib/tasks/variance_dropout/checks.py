@@ -1,6 +1,7 @@
-"""The checks of the dropout.py contract: the fresh inputs drawn for them, the calls the probe makes
-on them, and every statistic, computed in the grader's process from the raw outputs the child handed
-back. Thresholds come from grader_power; nothing here trusts the child."""
+"""The parent side of variance-dropout's grade: the fresh inputs (`make_job`), the calls the driver
+makes on them, and every check (`run_checks`), computed in the grader's process from the raw outputs
+the child handed back. Thresholds come from power.py; nothing here trusts the child. `CLAUSES` names
+the sentence of the prompt that announces each check."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from task_lib import grader_power
-from task_lib.task import TaskSpec
 from task_lib.verdict import Check
+
+from . import design
+from . import power as grader_power
 
 VALID_P = (0.0, 0.5, 0.9)
 INVALID_P = (-0.1, 1.0, 1.5)
@@ -24,23 +26,55 @@ def _balanced_signs(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.permutation(signs)
 
 
-def make_inputs(spec: TaskSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+STAGE_WORDS = {"construct": "constructing layers"}
+RUNS_CLAUSE = "a syntax error, an exception at import, a crash, an exit or a timeout fails the attempt"
+CLAUSES = {
+    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed",
+    **{category: RUNS_CLAUSE for category in ("source_readable", "syntax_error", "import_error", "timeout",
+                                              "crashed", "early_exit", "bad_output")},
+    "rejects_invalid_p": "`ValueError` for p = -0.1, 1.0 and 1.5, and no error for p = 0, 0.5 and 0.9",
+    "training_flag": "the `training` flag",
+    "shape_and_dtype": "shape and dtype kept for float32 and float64 inputs, in training and eval mode",
+    "input_unmodified": "the input array left unmodified",
+    "eval_identity": "eval mode, and `p = 0`, return values equal to the input",
+    "p_zero_identity": "eval mode, and `p = 0`, return values equal to the input",
+    "drop_fraction": "the fraction of zeroed elements is close to p",
+    "single_scale": "all survivors are multiplied by the same\n  factor",
+    "fresh_mask": "two calls on the same input use different masks",
+    "mask_independent_of_values": "elements with large and small (and positive and\n  negative) values are "
+                                  "dropped at the same rate",
+    "variance_ratio": "the output variance divided by the input variance",
+}
+
+
+def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """The inputs and the call plan of one grade."""
+    return make_inputs(rng), make_plan()
+
+
+def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
+               outputs: dict[str, np.ndarray]) -> list[Check]:
+    """Every check of the contract, in the order of the prompt."""
+    return ContractChecker(params["tolerance"], inputs, plan, report, outputs).all_checks()
+
+
+def make_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Fresh inputs: exactly zero-mean random-sign values for the variance check, Gaussian values
     with balanced signs for the mask checks, small arrays of both float dtypes for the rest."""
     sigma = rng.uniform(0.5, 2.0)
-    gaussian = np.abs(rng.standard_normal(spec.n_mask)) + 1e-3
+    gaussian = np.abs(rng.standard_normal(design.N_MASK)) + 1e-3
     return {
-        "var_x": (sigma * _balanced_signs(rng, spec.n_variance)).astype(np.float32),
-        "mask_x": gaussian * _balanced_signs(rng, spec.n_mask),
+        "var_x": (sigma * _balanced_signs(rng, design.N_VARIANCE)).astype(np.float32),
+        "mask_x": gaussian * _balanced_signs(rng, design.N_MASK),
         "small32": rng.standard_normal((3, 4, 5)).astype(np.float32),
         "small64": rng.standard_normal((2, 3, 7)),
     }
 
 
-def make_plan(spec: TaskSpec) -> dict[str, Any]:
+def make_plan() -> dict[str, Any]:
     """The calls the probe makes, each on its own or a shared layer instance."""
     calls = []
-    for p in spec.p_values:
+    for p in design.P_VALUES:
         calls.append({"name": f"var@{p}", "layer": f"var@{p}", "p": p, "mode": "train", "input": "var_x"})
         for i in (1, 2):
             calls.append({"name": f"mask@{p}#{i}", "layer": f"mask@{p}", "p": p, "mode": "train",
@@ -76,12 +110,12 @@ def _same_array(candidate: Any, reference: np.ndarray) -> bool:
 class ContractChecker:
     """Computes every check from the inputs we sent and the raw outputs we got back."""
 
-    def __init__(self, spec: TaskSpec, tolerance: float, inputs: dict[str, np.ndarray], plan: dict,
+    def __init__(self, tolerance: float, inputs: dict[str, np.ndarray], plan: dict,
                  report: dict[str, Any], outputs: dict[str, np.ndarray]):
-        self.spec, self.tolerance, self.inputs, self.plan = spec, tolerance, inputs, plan
+        self.tolerance, self.inputs, self.plan = tolerance, inputs, plan
         self.outputs, self.report = outputs, report
         self.errors: dict[str, str] = report.get("call_errors", {})
-        self.alpha = grader_power.event_budget(spec.p_values)
+        self.alpha = grader_power.event_budget(design.P_VALUES)
         # Statistics of our own inputs, the same for every p: computed once.
         self.input_variance = np.var(inputs["var_x"].astype(np.float64))
         mask_x = inputs["mask_x"]
@@ -212,7 +246,7 @@ class ContractChecker:
     def all_checks(self) -> list[Check]:
         checks = [self.rejects_invalid_p(), self.training_flag(), self.shape_and_dtype(),
                   self.input_unmodified(), self.eval_identity(), self.p_zero_identity()]
-        per_p = [self.per_p(p) for p in self.spec.p_values]
+        per_p = [self.per_p(p) for p in design.P_VALUES]
         for i in range(len(per_p[0])):  # group by check, then by p
             checks += [checks_at_p[i] for checks_at_p in per_p]
         return checks
