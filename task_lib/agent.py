@@ -300,8 +300,9 @@ async def run_attempt(
             tempfile.TemporaryDirectory(prefix="attempt-") as tmp:
         workspace = create_workspace(Path(tmp) / "project", task)
         log.record("start", model=name, backend=backend.name, label=backend.label, index=index,
-                   workspace=str(out_dir / WORKSPACE_DIR), system=system_prompt(task), tools=tool_schemas(task),
-                   limits=asdict(limits), task=task.name, task_version=task.version, params=params)
+                   workspace=str(out_dir / WORKSPACE_DIR), system=system_prompt(task),
+                   tools=tool_schemas(task), limits=asdict(limits), task=task.name,
+                   task_version=task.version, params=params)
         try:
             limit = await converse(backend, name, WorkspaceTools(workspace, task=task), task.prompt(params),
                                    limits, log, progress)

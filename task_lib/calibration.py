@@ -344,7 +344,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"{summary['runs']} of {summary['requested']} runs of {summary['model']} on {summary['backend']} "
         f"({summary['label']}), task {summary['task']} version {summary['task_version']}"
-        + (f", {setting}" if setting else "") + (f" (regraded; run at {run_at})" if regraded is not None else ""),
+        + (f", {setting}" if setting else "")
+        + (f" (regraded; run at {run_at})" if regraded is not None else ""),
         f"  passed {o['passed']}  failed {o['failed']}  limit {o['limit']}  error {o['error']}",
         f"  pass rate {o['passed']}/{graded} = {rate}, 95% CI [{low:.1%}, {high:.1%}]",
         f"  band {band}: {verdict}",

@@ -188,7 +188,8 @@ def cmd_attempt(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"backend: {backend.name} ({backend.label}); task {task.name} version {task.version}",
                       flush=True)
-            return await run_attempt(backend, model, out, task=task, limits=agent_limits(task, args.max_steps),
+            return await run_attempt(backend, model, out, task=task,
+                                     limits=agent_limits(task, args.max_steps),
                                      params=params, on_event=None if args.json else print_event)
 
     try:

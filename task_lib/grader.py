@@ -141,7 +141,8 @@ def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, st
 # ---- the entry point ----------------------------------------------------------------------------
 
 
-def _verdict(task: Task, checks: list[Check], params: dict[str, float], seed: int, start: float) -> GradeResult:
+def _verdict(task: Task, checks: list[Check], params: dict[str, float], seed: int,
+             start: float) -> GradeResult:
     clauses = task.module("checks").CLAUSES
     checks = [replace(c, clause=c.clause or clauses.get(c.name, "")) for c in checks]
     failed = next((c for c in checks if not c.passed), None)
@@ -178,8 +179,8 @@ def unreadable_source(sources: dict[str, bytes]) -> Check | None:
         try:
             source.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Check("source_readable", False, f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                         "UTF-8 Python source")
+            why = f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            return Check("source_readable", False, why, "UTF-8 Python source")
     return None
 
 

@@ -182,7 +182,8 @@ class WorkspaceTools:
             return tool_error(f"content is {len(content):,} characters; the limit is {MAX_WRITE_CHARS:,}")
         target = resolve_in_workspace(self.workspace, path)
         if target == self.workspace or target.is_dir():
-            return tool_error(f"{path!r} is a directory: give a file path such as {self.task.solution_files[0]}")
+            example = self.task.solution_files[0]
+            return tool_error(f"{path!r} is a directory: give a file path such as {example}")
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError as exc:

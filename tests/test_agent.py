@@ -10,16 +10,16 @@ from dataclasses import replace
 
 import anthropic
 import pytest
+from tasks.variance_dropout.task_files import POLICIES, TASK
 
 from task_lib.agent import RECORD_FILE, TRANSCRIPT_FILE, WORKSPACE_DIR, build_request, run_attempt
 from task_lib.backends import Backend, open_backend
-from task_lib.offline import OFFLINE_LABEL, POLICIES, OfflineServer, ScriptedPolicy, ToolUse, Turn
-from task_lib.offline.policies import scripted
+from task_lib.offline import OFFLINE_LABEL, OfflineServer, ScriptedPolicy, ToolUse, Turn
+from task_lib.offline.policy_kit import scripted
 from task_lib.pricing import Usage, cost_usd
-from task_lib.task import DEFAULT_TASK
 from task_lib.transcript import read_transcript
 
-LIMITS = replace(DEFAULT_TASK.limits, max_steps=8)  # escape_paths needs 6 steps; ramble stops at 8
+LIMITS = replace(TASK.agent_limits, max_steps=8)  # escape_paths needs 6 steps; ramble stops at 8
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_request_marks_tools_system_and_the_newest_turn_for_caching():
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "submit", "input": {}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
     ]
-    request = build_request("scripted:fix_power", messages, DEFAULT_TASK.limits)
+    request = build_request("scripted:fix_power", messages, TASK.agent_limits)
     marked = [tool for tool in request["tools"] if "cache_control" in tool]
     assert marked == [request["tools"][-1]]
     assert request["system"][-1]["cache_control"] == {"type": "ephemeral"}
@@ -177,7 +177,7 @@ def test_a_request_timeout_becomes_an_error(tmp_path):
 def test_total_token_limit_ends_as_limit(tmp_path):
     async def attempt():
         async with open_backend("offline") as backend:
-            limits = replace(DEFAULT_TASK.limits, max_total_tokens=2_000)
+            limits = replace(TASK.agent_limits, max_total_tokens=2_000)
             return await run_attempt(backend, "scripted:fix_math_sqrt", tmp_path, limits=limits)
 
     record = asyncio.run(attempt())

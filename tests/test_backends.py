@@ -3,9 +3,10 @@
 import asyncio
 
 import pytest
+from tasks.variance_dropout.task_files import CALIBRATION_MIX
 
 from task_lib.backends import BackendError, check_choice, default_backend_name, open_backend
-from task_lib.offline import CALIBRATION_MIX, OFFLINE_LABEL
+from task_lib.offline import OFFLINE_LABEL
 
 
 def test_default_backend_follows_the_api_key(monkeypatch):

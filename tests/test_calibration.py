@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from tasks.variance_dropout.task_files import CALIBRATION_MIX, TASK
 
 from task_lib.agent import TRANSCRIPT_FILE, WORKSPACE_DIR, AttemptRecord
 from task_lib.backends import open_backend
@@ -20,9 +21,7 @@ from task_lib.calibration import (
     run_calibration,
     summarize,
 )
-from task_lib.offline import CALIBRATION_MIX
 from task_lib.stats import wilson_interval
-from task_lib.task import DEFAULT_TASK
 
 SUMMARY_KEYS = {
     "runs", "outcomes", "pass_rate", "ci95", "verdict", "failures", "usage", "cost_usd", "backend",
@@ -102,7 +101,8 @@ def test_pass_rate_leaves_errors_out_of_the_denominator():
                              limit="steps" if outcome == "limit" else None,
                              error="529 overloaded_error: busy" if outcome == "error" else None)
                for i, outcome in enumerate(outcomes)]
-    summary = summarize(records, RunConfig("offline", "scripted:mix", "label", 10, 0.1), "dir")
+    summary = summarize(records, RunConfig("offline", "scripted:mix", "label", 10, TASK.name,
+                                           TASK.version, {"tolerance": 0.1}), "dir")
     assert summary["runs"] == 10 and summary["pass_rate"] == pytest.approx(2 / 6)
     assert summary["ci95"] == list(wilson_interval(2, 6))
     assert summary["failures"] == {"variance_ratio": 3} and summary["limits"] == {"steps": 1}
@@ -145,6 +145,6 @@ def test_a_corrupt_line_before_the_last_is_an_error(tmp_path):
 
 
 def test_step_limit_applies_to_every_attempt(tmp_path):
-    limits = replace(DEFAULT_TASK.limits, max_steps=2)
+    limits = replace(TASK.agent_limits, max_steps=2)
     summary, _, _ = calibrate(tmp_path, "scripted:ramble", 2, limits=limits)
     assert summary["outcomes"]["limit"] == 2 and summary["limits"] == {"steps": 2}

@@ -9,9 +9,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from solutions import BUG, CORRECT
-
-from task_lib.task import SOLUTION_FILE, TEST_FILE, template_text
+from tasks.variance_dropout.solutions import BUG, CORRECT
+from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
 HEAVY = ("anthropic", "matplotlib", "nbclient", "jupyterlab")
 CHECK_KEYS = {"name", "passed", "value", "threshold"}

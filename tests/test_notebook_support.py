@@ -4,14 +4,15 @@ attempts and calibrations, loading a complete saved run, the progress line, and 
 import asyncio
 
 import pytest
-from solutions import BASE, BUG
+from tasks.variance_dropout.solutions import BASE, BUG
 
-from task_lib import plots
+from task_lib import run_plots
 from task_lib.agent import run_attempt
 from task_lib.backends import open_backend
 from task_lib.calibration import Progress, format_progress, load_attempts, run_calibration, saved_summary
 from task_lib.grade_tables import checks_table, comparison_table, format_value
-from task_lib.tolerance import pass_rate_curve, tolerance_curves
+from task_lib.tasks.variance_dropout import plots
+from task_lib.tasks.variance_dropout.tolerance import pass_rate_curve, tolerance_curves
 from task_lib.transcript import fenced, markdown_event, read_transcript
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -137,16 +138,16 @@ def test_new_figures_are_written_with_stable_bytes_and_say_where_their_data_came
     figures = {
         "tolerance_tradeoff": plots.plot_tolerance_tradeoff(tolerance_curves([0.05, 0.1, 0.2]), 0.1,
                                                             (0.3, 0.5, 0.7), 1e-9),
-        "calibration_pass_rate": plots.plot_pass_rate_in_band(1, 3, (0.06, 0.79), (0.1, 0.4),
+        "calibration_pass_rate": run_plots.plot_pass_rate_in_band(1, 3, (0.06, 0.79), (0.1, 0.4),
                                                               "undetermined", source),
-        "calibration_outcomes": plots.plot_outcomes(summary["outcomes"], summary["failures"], source),
+        "calibration_outcomes": run_plots.plot_outcomes(summary["outcomes"], summary["failures"], source),
         "pass_rate_vs_tolerance": plots.plot_pass_rate_vs_tolerance(
             pass_rate_curve(records, [0.05, 0.1, 0.2]), 0.1, (0.1, 0.4), source, regraded=(0.2, 1, 3)),
     }
     for name, fig in figures.items():
         if name != "tolerance_tradeoff":
             assert any(OFFLINE_LABEL in text.get_text() for text in fig.findobj(plt.Text)), name
-        first = plots.save_figure(fig, name, tmp_path / "a").read_bytes()
-        second = plots.save_figure(fig, name, tmp_path / "b").read_bytes()
+        first = run_plots.save_figure(fig, name, tmp_path / "a").read_bytes()
+        second = run_plots.save_figure(fig, name, tmp_path / "b").read_bytes()
         plt.close(fig)
         assert first.startswith(PNG_SIGNATURE) and first == second and b"Software" not in first

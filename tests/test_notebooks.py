@@ -21,7 +21,6 @@ import pytest
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from task_lib import variance_sim as vs
 from task_lib.cli import main
 from task_lib.notebook_runner import (
     INJECTED_PARAMETERS_TAG,
@@ -35,6 +34,7 @@ from task_lib.notebook_runner import (
     parse_parameter_overrides,
     run_notebook,
 )
+from task_lib.tasks.variance_dropout import theory as vs
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = find_notebooks(NOTEBOOKS_DIR)
@@ -184,7 +184,8 @@ def test_committed_notebook_holds_outputs_of_a_clean_run(notebook):
 def test_derivation_figures_are_written_with_stable_bytes(tmp_path):
     import matplotlib.pyplot as plt
 
-    from task_lib import plots
+    from task_lib.run_plots import save_figure
+    from task_lib.tasks.variance_dropout import plots
 
     rng = np.random.default_rng(0)
     p_grid = np.linspace(0.0, 0.8, 5)
@@ -200,8 +201,8 @@ def test_derivation_figures_are_written_with_stable_bytes(tmp_path):
         "nonzero_mean": plots.plot_nonzero_mean(p_grid, moments, p_grid, moments, 1.0, 1.0),
     }
     for name, fig in figures.items():
-        first = plots.save_figure(fig, name, tmp_path / "a").read_bytes()
-        second = plots.save_figure(fig, name, tmp_path / "b").read_bytes()
+        first = save_figure(fig, name, tmp_path / "a").read_bytes()
+        second = save_figure(fig, name, tmp_path / "b").read_bytes()
         plt.close(fig)
         assert first.startswith(PNG_SIGNATURE)
         assert first == second
@@ -309,7 +310,7 @@ def test_find_notebooks_lists_numbered_notebooks_in_order(tmp_path):
 
 def test_importing_runner_and_plots_leaves_heavy_dependencies_unloaded():
     code = (
-        "import sys, task_lib.notebook_runner, task_lib.plots, task_lib.variance_sim\n"
+        "import sys, task_lib.notebook_runner, task_lib.run_plots, task_lib.tasks.variance_dropout.plots\n"
         "print(sorted(m for m in ('matplotlib', 'nbclient', 'nbformat') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

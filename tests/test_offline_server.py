@@ -10,10 +10,11 @@ import urllib.request
 import anthropic
 import numpy as np
 import pytest
+from tasks.variance_dropout.task_files import CALIBRATION_MIX, POLICIES, template_text
 
-from task_lib.offline import CALIBRATION_MIX, POLICIES, OfflineServer, ScriptedPolicy, ToolUse, Turn
-from task_lib.offline.policies import BUGGY_LINE, EVAL_SHORTCUT, template_text
+from task_lib.offline import OfflineServer, ScriptedPolicy, ToolUse, Turn
 from task_lib.offline.usage import approx_tokens
+from task_lib.tasks.variance_dropout.policies import BUGGY_LINE, EVAL_SHORTCUT
 
 GRADER_CHECKS = {
     "test_file_unchanged", "rejects_invalid_p", "training_flag", "shape_and_dtype",

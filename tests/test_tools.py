@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from task_lib.registry import all_tasks
 from task_lib.sandbox import SandboxLimits
-from task_lib.tools import MAX_RESULT_CHARS, MAX_WRITE_CHARS, TOOL_NAMES, TOOL_SCHEMAS, WorkspaceTools
+from task_lib.tools import MAX_RESULT_CHARS, MAX_WRITE_CHARS, TOOL_NAMES, WorkspaceTools, tool_schemas
 from task_lib.workspace import create_workspace
 
 SECRET = "outside the workspace: must never be read"
@@ -29,7 +30,7 @@ def outside_files(root: Path) -> set[Path]:
 
 def test_schemas_name_the_contract_tools():
     assert TOOL_NAMES == ("read_file", "write_file", "run_tests", "run_python", "submit")
-    for schema in TOOL_SCHEMAS:
+    for schema in [schema for task in all_tasks() for schema in tool_schemas(task)]:
         assert schema["description"] and schema["input_schema"]["type"] == "object"
 
 

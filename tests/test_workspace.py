@@ -3,8 +3,8 @@
 import os
 
 import pytest
+from tasks.variance_dropout.task_files import TASK, template_text
 
-from task_lib.task import STARTING_FILES, template_text
 from task_lib.workspace import (
     WorkspacePathError,
     create_workspace,
@@ -12,6 +12,8 @@ from task_lib.workspace import (
     snapshot,
     write_reference_solution,
 )
+
+STARTING_FILES = TASK.starting_files
 
 
 @pytest.fixture

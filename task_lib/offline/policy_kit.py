@@ -95,6 +95,7 @@ def read_turn(task: Task) -> Turn:
 RUN_TESTS = Turn("Running the visible tests.", tool("run_tests"))
 SUBMIT = Turn("Submitting my work.", tool("submit"))
 DONE = Turn("I have submitted my answer.")
+GIVE_UP = Turn("I can't tell what the right change is, so I'll stop here.")
 
 
 def write_turn(name: str, source: str, why: str) -> Turn:
@@ -160,10 +161,10 @@ def harness_policies(task: Task, reference_script: Callable[[], tuple[Turn, ...]
     snoop = Turn("Looking at the environment first.", tool("run_python", code=SNOOP))
     policies = [
         ScriptedPolicy("submit_bug", "Reads, runs the tests and submits the starting files unchanged.",
-                       "failed", **unchanged, next_turn=scripted(lambda: (read_turn(task), RUN_TESTS, SUBMIT))),
+                       "failed", **unchanged,
+                       next_turn=scripted(lambda: (read_turn(task), RUN_TESTS, SUBMIT))),
         ScriptedPolicy("give_up", "Reads a file, then answers in text without submitting.", "failed",
-                       **unchanged, next_turn=scripted(lambda: (read_turn(task), Turn("I can't tell what the "
-                                                                "right change is, so I'll stop here.")))),
+                       **unchanged, next_turn=scripted(lambda: (read_turn(task), GIVE_UP))),
         ScriptedPolicy("ramble", "Calls read_file forever.", "limit", expected_limit="steps",
                        next_turn=_ramble(task)),
         ScriptedPolicy("overlong", "Replies with text longer than any max_tokens.", "limit",

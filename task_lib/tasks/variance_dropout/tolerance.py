@@ -177,8 +177,9 @@ def run_pass_rate(run_dir: Path | str, tolerance: float,
     wanted = _p_set(p_values)
     used = measured if wanted is None else tuple(p for p in measured if round(p, 9) in wanted)
     outcomes = outcomes_at_tolerance(records, tolerance, None if wanted is None else used)
+    run_tolerance = config.params.get("tolerance", design.DEFAULT_TOLERANCE)
     graded = sum(outcomes.values()) - outcomes["error"]
-    return RunPassRate(str(run_dir), config.model, config.label, config.tolerance, tolerance, used,
+    return RunPassRate(str(run_dir), config.model, config.label, run_tolerance, tolerance, used,
                        outcomes, saved_passed=sum(record.outcome == "passed" for record in records),
                        interval=wilson_interval(outcomes["passed"], graded))
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from solutions import BUG, edit
 
 from task_lib.grader import GradeResult
 from task_lib.sandbox import SandboxLimits
-from task_lib.task import SOLUTION_FILE, TEST_FILE, template_text
+from tasks.variance_dropout.solutions import BUG, edit
+from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
 REFERENCE = template_text("reference_dropout.py")
 CALL = "    def __call__(self, x):\n"
@@ -189,7 +189,7 @@ def test_nothing_from_the_workspaces_ran_here(graded, graded_loops):
                        if "graded" in str(getattr(module, "__file__", None) or "")]
     assert from_workspaces == []
     assert "dropout" not in sys.modules
-    assert Path(sys.modules["conftest"].__file__).parent == Path(__file__).parent
+    assert Path(sys.modules["conftest"].__file__).parent == Path(__file__).parents[2]
     assert np.var(np.array([1.0, -1.0])) == 1.0
     assert not np.allclose(0.0, 1.0)
 

@@ -7,13 +7,12 @@ import re
 from dataclasses import asdict
 
 import pytest
-from solutions import BASE, BASE_SCALE, BUG, edit
 
-from task_lib import grader_power
 from task_lib.agent import AttemptRecord
 from task_lib.calibration import ATTEMPTS_FILE, RUN_FILE, RunConfig
 from task_lib.stats import wilson_interval
-from task_lib.tolerance import (
+from task_lib.tasks.variance_dropout import power as grader_power
+from task_lib.tasks.variance_dropout.tolerance import (
     explore_tolerance,
     outcomes_at_tolerance,
     pass_rate_curve,
@@ -22,6 +21,8 @@ from task_lib.tolerance import (
     variance_ratios,
     verdict_at_tolerance,
 )
+from tasks.variance_dropout.solutions import BASE, BASE_SCALE, BUG, edit
+from tasks.variance_dropout.task_files import TASK
 
 NEAR_MISS = edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.45"))
 NAIVE_NP_SQRT = edit(BASE, ("return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
@@ -47,7 +48,7 @@ def write_run(run_dir, records, tolerance=0.1):
     """A saved run directory holding `records`, as run_calibration writes one."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config = RunConfig("offline", "scripted:test", "offline, scripted policies: not a model", len(records),
-                       tolerance)
+                       TASK.name, TASK.version, {"tolerance": tolerance})
     (run_dir / RUN_FILE).write_text(json.dumps(asdict(config)))
     lines = [json.dumps(r.to_dict()) for r in records]
     (run_dir / ATTEMPTS_FILE).write_text("\n".join(lines) + "\n")

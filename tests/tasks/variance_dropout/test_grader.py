@@ -7,12 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from solutions import CORRECT, IN_PLACE, MUTANTS
 
-from task_lib import grader_power
-from task_lib.contract_checks import make_inputs, make_plan
 from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
-from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, TEST_FILE, template_text
+from task_lib.tasks.variance_dropout import design
+from task_lib.tasks.variance_dropout import power as grader_power
+from task_lib.tasks.variance_dropout.checks import make_inputs, make_plan
+from tasks.variance_dropout.solutions import CORRECT, IN_PLACE, MUTANTS
+from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
 CHECK_NAMES = [
     "test_file_unchanged", "rejects_invalid_p", "training_flag", "shape_and_dtype", "input_unmodified",
@@ -53,13 +54,13 @@ def test_a_pass_reports_every_check_at_every_p(graded):
     names = [check.name for check in result.checks]
     assert set(names) == set(CHECK_NAMES)
     per_p = [c for c in result.checks if c.p is not None]
-    assert {(c.name, c.p) for c in per_p} == {(n, p) for n in CHECK_NAMES[7:] for p in DEFAULT_TASK.p_values}
+    assert {(c.name, c.p) for c in per_p} == {(n, p) for n in CHECK_NAMES[7:] for p in design.P_VALUES}
     assert result.message == f"passed all {len(result.checks)} checks"
 
 
 def test_reference_variance_ratio_is_within_one_percent(graded):
     ratios = [c.value for c in graded["reference"].checks if c.name == "variance_ratio"]
-    assert len(ratios) == len(DEFAULT_TASK.p_values)
+    assert len(ratios) == len(design.P_VALUES)
     assert all(abs(ratio - 1) < 0.01 for ratio in ratios), ratios
 
 
@@ -83,7 +84,7 @@ def test_edited_test_file_fails_only_the_hash_check(graded):
     result = graded["edits_the_test_file"]
     assert result.failure == "test_file_unchanged"
     assert failed_checks(result) == {"test_file_unchanged"}
-    assert result.checks[0].value == "changed"
+    assert result.checks[0].value == "test_dropout.py changed"
 
 
 def test_in_place_dropout_is_reported_as_modifying_the_input(graded):
@@ -106,22 +107,21 @@ def test_failure_message_names_check_value_and_threshold(graded):
 
 
 def test_statistical_thresholds_come_from_the_power_analysis(graded):
-    alpha = grader_power.event_budget(DEFAULT_TASK.p_values)
-    spec = DEFAULT_TASK
+    alpha = grader_power.event_budget(design.P_VALUES)
     for check in graded["reference"].checks:
         p = check.p
         if check.name == "drop_fraction":
-            delta = grader_power.deviation_threshold(spec.n_variance, p, alpha)
+            delta = grader_power.deviation_threshold(design.N_VARIANCE, p, alpha)
             assert check.threshold == pytest.approx([p - delta, p + delta])
         elif check.name == "fresh_mask":
             agree = p**2 + (1 - p) ** 2
             assert check.threshold == pytest.approx(
-                agree + grader_power.deviation_threshold(spec.n_mask, agree, alpha))
+                agree + grader_power.deviation_threshold(design.N_MASK, agree, alpha))
         elif check.name == "mask_independent_of_values":
             assert check.threshold == pytest.approx(
-                2 * grader_power.deviation_threshold(spec.n_mask // 2, p, alpha))
+                2 * grader_power.deviation_threshold(design.N_MASK // 2, p, alpha))
         elif check.name == "variance_ratio":
-            assert check.threshold == [1 - spec.tolerance, 1 + spec.tolerance]
+            assert check.threshold == [1 - design.DEFAULT_TOLERANCE, 1 + design.DEFAULT_TOLERANCE]
 
 
 def test_grade_result_is_json_serialisable(graded):
@@ -135,22 +135,22 @@ def test_grade_result_is_json_serialisable(graded):
 
 
 def test_inputs_are_fresh_per_seed_and_reproducible_for_one():
-    first = make_inputs(DEFAULT_TASK, np.random.default_rng(1))
-    again = make_inputs(DEFAULT_TASK, np.random.default_rng(1))
-    other = make_inputs(DEFAULT_TASK, np.random.default_rng(2))
+    first = make_inputs(np.random.default_rng(1))
+    again = make_inputs(np.random.default_rng(1))
+    other = make_inputs(np.random.default_rng(2))
     assert all(np.array_equal(first[k], again[k]) for k in first)
     assert not any(np.array_equal(first[k], other[k]) for k in first)
 
 
 def test_variance_inputs_are_exactly_zero_mean():
-    x = make_inputs(DEFAULT_TASK, np.random.default_rng(3))["var_x"]
-    assert x.size == DEFAULT_TASK.n_variance and x.dtype == np.float32
+    x = make_inputs(np.random.default_rng(3))["var_x"]
+    assert x.size == design.N_VARIANCE and x.dtype == np.float32
     assert np.sum(np.sign(x)) == 0 and len(np.unique(np.abs(x))) == 1
 
 
 def test_plan_checks_every_p_of_the_spec():
-    plan = make_plan(DEFAULT_TASK)
-    assert {c["p"] for c in plan["calls"] if c["name"].startswith("var@")} == set(DEFAULT_TASK.p_values)
+    plan = make_plan()
+    assert {c["p"] for c in plan["calls"] if c["name"].startswith("var@")} == set(design.P_VALUES)
 
 
 def test_unusable_workspace_raises(tmp_path):
@@ -163,4 +163,4 @@ def test_unusable_workspace_raises(tmp_path):
 @pytest.mark.parametrize("tolerance", [0.0, -0.1, 1.0, float("nan")])
 def test_tolerance_outside_zero_one_is_rejected(tmp_path, tolerance):
     with pytest.raises(ValueError, match="tolerance"):
-        grade_workspace(tmp_path, tolerance=tolerance)
+        grade_workspace(tmp_path, params={"tolerance": tolerance})

@@ -1,16 +1,15 @@
-"""The task spec and its prompt: every graded behaviour is stated, the numbers come from the spec,
-and the answer is not given away."""
-
-from dataclasses import replace
+"""The variance-dropout task value and its prompt: every graded behaviour is stated, the numbers come
+from the design, and the answer is not given away."""
 
 import pytest
 
-from task_lib.contract_checks import INVALID_P, VALID_P
-from task_lib.grader import GRADE_LIMITS
-from task_lib.task import DEFAULT_TASK, STARTING_FILES, template_text
+from task_lib.tasks.variance_dropout.checks import INVALID_P, VALID_P
 from task_lib.tools import TOOL_NAMES
+from tasks.variance_dropout.task_files import TASK, template_text
 
-PROMPT = DEFAULT_TASK.prompt()
+PROMPT = TASK.prompt()
+GRADE_LIMITS = TASK.grade_limits
+STARTING_FILES = TASK.starting_files
 
 
 @pytest.mark.parametrize(
@@ -32,8 +31,8 @@ def test_prompt_numbers_come_from_the_spec():
     assert all(f"{p:g}" in PROMPT for p in VALID_P + INVALID_P)
     assert f"{GRADE_LIMITS.wall_seconds:g} s" in PROMPT
     assert f"{GRADE_LIMITS.memory_bytes // 1024**3} GiB" in PROMPT
-    looser = replace(DEFAULT_TASK, tolerance=0.2, p_values=(0.2, 0.8)).prompt()
-    assert "±20%" in looser and "p = 0.2, 0.8" in looser
+    looser = TASK.prompt({"tolerance": 0.2})
+    assert "±20%" in looser and "1 ± 0.2" in looser
 
 
 def test_prompt_names_every_tool():
