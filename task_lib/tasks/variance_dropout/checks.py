@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from task_lib.tail_bounds import deviation_threshold
 from task_lib.verdict import Check
 
 from . import design
@@ -207,7 +208,7 @@ class ContractChecker:
 
     def drop_fraction(self, p: float, y: np.ndarray) -> Check:
         fraction = float(np.mean(y == 0))
-        delta = grader_power.deviation_threshold(y.size, p, self.alpha)
+        delta = deviation_threshold(y.size, p, self.alpha)
         return Check("drop_fraction", abs(fraction - p) <= delta, fraction, [p - delta, p + delta], p=p)
 
     def single_scale(self, p: float, var_out: np.ndarray, masks: list[np.ndarray]) -> Check:
@@ -226,14 +227,14 @@ class ContractChecker:
     def fresh_mask(self, p: float, masks: list[np.ndarray]) -> Check:
         agreement = float(np.mean((masks[0] == 0) == (masks[1] == 0)))
         expected = p**2 + (1 - p) ** 2
-        limit = expected + grader_power.deviation_threshold(masks[0].size, expected, self.alpha)
+        limit = expected + deviation_threshold(masks[0].size, expected, self.alpha)
         return Check("fresh_mask", agreement <= limit, agreement, limit, p=p,
                      detail="fraction of positions dropped/kept alike in two calls")
 
     def mask_independent(self, p: float, y: np.ndarray) -> Check:
         dropped = y == 0
         gap = float(max(abs(dropped[split].mean() - dropped[~split].mean()) for split in self.value_splits))
-        limit = 2 * grader_power.deviation_threshold(self.inputs["mask_x"].size // 2, p, self.alpha)
+        limit = 2 * deviation_threshold(self.inputs["mask_x"].size // 2, p, self.alpha)
         return Check("mask_independent_of_values", gap <= limit, gap, limit, p=p,
                      detail="drop-rate gap: large vs small |x|, positive vs negative x")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
+from task_lib.tail_bounds import deviation_threshold
 from task_lib.tasks.variance_dropout import design
 from task_lib.tasks.variance_dropout import power as grader_power
 from task_lib.tasks.variance_dropout.checks import make_inputs, make_plan
@@ -111,15 +112,15 @@ def test_statistical_thresholds_come_from_the_power_analysis(graded):
     for check in graded["reference"].checks:
         p = check.p
         if check.name == "drop_fraction":
-            delta = grader_power.deviation_threshold(design.N_VARIANCE, p, alpha)
+            delta = deviation_threshold(design.N_VARIANCE, p, alpha)
             assert check.threshold == pytest.approx([p - delta, p + delta])
         elif check.name == "fresh_mask":
             agree = p**2 + (1 - p) ** 2
             assert check.threshold == pytest.approx(
-                agree + grader_power.deviation_threshold(design.N_MASK, agree, alpha))
+                agree + deviation_threshold(design.N_MASK, agree, alpha))
         elif check.name == "mask_independent_of_values":
             assert check.threshold == pytest.approx(
-                2 * grader_power.deviation_threshold(design.N_MASK // 2, p, alpha))
+                2 * deviation_threshold(design.N_MASK // 2, p, alpha))
         elif check.name == "variance_ratio":
             assert check.threshold == [1 - design.DEFAULT_TOLERANCE, 1 + design.DEFAULT_TOLERANCE]
 

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 
+from task_lib.tail_bounds import binomial_tail_bound, deviation_threshold
 from task_lib.tasks.variance_dropout import design, power
 
 P_VALUES, TOLERANCE = design.P_VALUES, design.DEFAULT_TOLERANCE
@@ -78,22 +79,22 @@ def test_accepted_exponents_match_the_expected_variance_ratio():
 @pytest.mark.parametrize("offset", [-0.25, -0.1, -0.02, 0.02, 0.1, 0.25])
 def test_chernoff_bound_is_above_the_exact_binomial_tail(n, p, offset):
     q = p + offset
-    assert power.binomial_tail_bound(n, p, q) >= exact_binomial_tail(n, p, q)
+    assert binomial_tail_bound(n, p, q) >= exact_binomial_tail(n, p, q)
 
 
 @pytest.mark.parametrize("p", [0.3, 0.5, 0.7])
 def test_deviation_threshold_keeps_both_tails_within_alpha(p):
     alpha = power.event_budget(P_VALUES)
-    delta = power.deviation_threshold(N, p, alpha)
-    assert power.binomial_tail_bound(N, p, p + delta) <= alpha
-    assert power.binomial_tail_bound(N, p, p - delta) <= alpha
-    assert power.binomial_tail_bound(N, p, p + 0.99 * delta) > alpha or \
-        power.binomial_tail_bound(N, p, p - 0.99 * delta) > alpha
+    delta = deviation_threshold(N, p, alpha)
+    assert binomial_tail_bound(N, p, p + delta) <= alpha
+    assert binomial_tail_bound(N, p, p - delta) <= alpha
+    assert binomial_tail_bound(N, p, p + 0.99 * delta) > alpha or \
+        binomial_tail_bound(N, p, p - 0.99 * delta) > alpha
 
 
 def test_deviation_threshold_shrinks_as_n_grows():
     alpha = power.event_budget(P_VALUES)
-    thresholds = [power.deviation_threshold(n, 0.3, alpha) for n in (1_000, 10_000, 65_536, N, 4 * N)]
+    thresholds = [deviation_threshold(n, 0.3, alpha) for n in (1_000, 10_000, 65_536, N, 4 * N)]
     assert all(a > b for a, b in zip(thresholds, thresholds[1:], strict=False))
 
 
