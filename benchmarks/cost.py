@@ -12,10 +12,10 @@ from pathlib import Path
 from _common import machine, offline_backend, parser, table
 
 from task_lib import agent
-from task_lib.offline import POLICIES
+from task_lib.offline import policies_for
 from task_lib.offline.usage import HAIKU_45_MIN_CACHEABLE_TOKENS
 from task_lib.pricing import DEFAULT_MODEL, Usage, cost_usd
-from task_lib.task import DEFAULT_TASK
+from task_lib.registry import get_task
 from task_lib.transcript import read_transcript
 
 CONVERSATION_POLICY = "ramble"  # read_file again and again: one turn per step
@@ -23,7 +23,8 @@ LOWER_MINIMUM = 1024  # Claude Sonnet 4.5's minimum cacheable prefix, for compar
 
 
 async def attempt(directory: Path, model: str, steps: int | None = None, **server_options):
-    limits = DEFAULT_TASK.limits if steps is None else replace(DEFAULT_TASK.limits, max_steps=steps)
+    default = get_task().agent_limits
+    limits = default if steps is None else replace(default, max_steps=steps)
     async with offline_backend(**server_options) as backend:
         return await agent.run_attempt(backend, model, directory, limits=limits)
 
@@ -52,10 +53,10 @@ def dollars(usage: dict[str, int]) -> str:
 
 
 def policy_rows(tmp: Path, quick: bool) -> list[list]:
-    names = [name for name, policy in POLICIES.items() if policy.next_turn is not None]
+    names = [name for name, policy in policies_for(get_task()).items() if policy.next_turn is not None]
     rows = []
     for name in names[:1] if quick else names:
-        record = asyncio.run(attempt(tmp / name, POLICIES[name].model))
+        record = asyncio.run(attempt(tmp / name, policies_for(get_task())[name].model))
         u = record.usage
         rows.append([name, record.outcome, record.steps, f"{u['input_tokens']:,}",
                      f"{u['cache_creation_input_tokens']:,}", f"{u['cache_read_input_tokens']:,}",
@@ -66,7 +67,7 @@ def policy_rows(tmp: Path, quick: bool) -> list[list]:
 def conversation(tmp: Path, turns: int, minimum: int, cached: bool) -> list[dict[str, int]]:
     """The usage of each turn of a `turns`-turn conversation."""
     directory = tmp / f"conversation-{minimum}-{cached}"
-    model = POLICIES[CONVERSATION_POLICY].model
+    model = policies_for(get_task())[CONVERSATION_POLICY].model
     with contextlib.nullcontext() if cached else no_cache_control():
         record = asyncio.run(attempt(directory, model, turns, min_cacheable_tokens=minimum))
     assert record.steps == turns, record.describe()

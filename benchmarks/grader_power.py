@@ -11,12 +11,13 @@ from pathlib import Path
 
 from _common import machine, parser, table
 
-from task_lib import grader_power as power
 from task_lib.grader import GradeResult, grade_workspace
-from task_lib.task import DEFAULT_TASK, SOLUTION_FILE, template_text
+from task_lib.registry import get_task
+from task_lib.tasks.variance_dropout import design, power
 from task_lib.workspace import create_workspace
 
-P_VALUES, TOLERANCE, N = DEFAULT_TASK.p_values, DEFAULT_TASK.tolerance, DEFAULT_TASK.n_variance
+TASK, SOLUTION_FILE = get_task("variance-dropout"), "dropout.py"
+P_VALUES, TOLERANCE, N = design.P_VALUES, design.DEFAULT_TOLERANCE, design.N_VARIANCE
 CORRECT_LINE = "return x * keep / math.sqrt(1.0 - self.p)"
 NEAR = power.near_misses()
 # name: (the reference's scaling line replaced by, c^2 as a function of p)
@@ -40,7 +41,7 @@ def ratio_sd(p: float, scale_sq: float) -> float:
 
 
 def workspace(directory: Path, line: str) -> Path:
-    source = template_text("reference_dropout.py")
+    source = TASK.reference_text("dropout.py")
     assert source.count(CORRECT_LINE) == 1, "templates/reference_dropout.py changed: update the benchmark"
     path = create_workspace(directory)
     (path / SOLUTION_FILE).write_text(source.replace(CORRECT_LINE, line), encoding="utf-8")

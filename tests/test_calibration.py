@@ -25,7 +25,8 @@ from task_lib.stats import wilson_interval
 
 SUMMARY_KEYS = {
     "runs", "outcomes", "pass_rate", "ci95", "verdict", "failures", "usage", "cost_usd", "backend",
-    "model", "run_dir", "tolerance", "label", "requested", "runs_needed", "more_runs_needed", "stopped",
+    "model", "run_dir", "task", "task_version", "params", "label", "requested", "runs_needed",
+    "more_runs_needed", "stopped",
 }  # fmt: skip
 
 
@@ -81,18 +82,18 @@ def test_every_attempt_is_appended_as_it_finishes_with_its_files(mix_run):
 def test_regrade_at_a_looser_tolerance_passes_the_near_miss_but_not_the_bug(mix_run):
     summary, run_dir, _ = mix_run
     before = {r.index: r for r in load_attempts(run_dir)}
-    after = {r.index: r for r in asyncio.run(regrade_attempts(run_dir, 0.2))}
+    after = {r.index: r for r in asyncio.run(regrade_attempts(run_dir, TASK, {"tolerance": 0.2}))}
     near_miss, bug = CALIBRATION_MIX.index("near_miss"), CALIBRATION_MIX.index("submit_bug")
     assert (before[near_miss].outcome, after[near_miss].outcome) == ("failed", "passed")
     assert (before[bug].outcome, after[bug].outcome) == ("failed", "failed")
-    assert all(record.grade["tolerance"] == 0.2 for record in after.values())
+    assert all(record.grade["params"] == {"tolerance": 0.2} for record in after.values())
 
 
 def test_regrade_keeps_limit_outcomes(tmp_path):
     calibrate(tmp_path, "scripted:overlong", 2)
-    regraded = asyncio.run(regrade_attempts(tmp_path, 0.2))
-    outcomes = [(r.outcome, r.limit, r.grade["tolerance"]) for r in regraded]
-    assert outcomes == [("limit", "max_tokens", 0.2)] * 2
+    regraded = asyncio.run(regrade_attempts(tmp_path, TASK, {"tolerance": 0.2}))
+    outcomes = [(r.outcome, r.limit, r.grade["params"]) for r in regraded]
+    assert outcomes == [("limit", "max_tokens", {"tolerance": 0.2})] * 2
 
 
 def test_pass_rate_leaves_errors_out_of_the_denominator():

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tasks.variance_dropout.solutions import BUG, CORRECT
-from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
+from tasks.variance_dropout.task_files import SOLUTION_FILE, TASK, TEST_FILE, template_text
 
 HEAVY = ("anthropic", "matplotlib", "nbclient", "jupyterlab")
 CHECK_KEYS = {"name", "passed", "value", "threshold"}
@@ -109,7 +109,8 @@ def test_json_output_is_one_object_and_nothing_else(runs):
 
 def test_tolerance_option_reaches_the_variance_check(runs):
     data = strict_json(runs["reference_json"].stdout)
-    assert data["passed"] and data["tolerance"] == 0.2
+    assert data["passed"] and data["params"] == {"tolerance": 0.2}
+    assert data["task"] == "variance-dropout" and data["task_version"] == TASK.version
     bounds = [c["threshold"] for c in data["checks"] if c["name"] == "variance_ratio"]
     assert bounds and all(b == pytest.approx([0.8, 1.2]) for b in bounds)
 
@@ -160,7 +161,7 @@ def test_a_symlinked_test_file_counts_as_missing(make_workspace, tmp_path):
     run = cli("-m", "task_lib", "grade", str(workspace), "--json")
     result = json.loads(run.stdout)
     assert run.returncode == 1 and result["failure"] == "test_file_unchanged"
-    assert result["checks"][0]["value"] == "missing"
+    assert result["checks"][0]["value"] == "test_dropout.py missing"
 
 
 @pytest.mark.parametrize("tolerance", ["-1", "0", "abc", "1.5", "nan"])
@@ -203,5 +204,5 @@ def test_demo_shows_the_bug_off_by_its_theory_and_the_fix_within_one_percent(run
         assert theory == pytest.approx(expected_bug[p], abs=0.1)
         assert bug == pytest.approx(expected_bug[p], abs=3)
         assert abs(fix) < 1
-    assert re.search(r"^bug:\s+FAILED", run.stdout, re.M)
+    assert re.search(r"^starting files:\s+FAILED", run.stdout, re.M)
     assert re.search(r"^reference:\s+PASSED", run.stdout, re.M)

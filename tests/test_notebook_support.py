@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from tasks.variance_dropout.solutions import BASE, BUG
+from tasks.variance_dropout.task_files import TASK
 
 from task_lib import run_plots
 from task_lib.agent import run_attempt
@@ -108,16 +109,19 @@ def test_grade_seed_fixes_the_grader_inputs_of_each_attempt(seeded_run):
     assert [r.grade["seed"] for r in load_attempts(root / "run")] == [40, 41, 42]
 
 
+TOLERANCE = {"tolerance": 0.1}
+
+
 def test_saved_summary_loads_only_a_complete_run_of_the_same_config(seeded_run):
     summary, _, root = seeded_run
     run_dir = root / "run"
-    assert saved_summary(run_dir, "offline", "scripted:mix", 3, 0.1) == summary
-    first_two = saved_summary(run_dir, "offline", "scripted:mix", 2, 0.1)
+    assert saved_summary(run_dir, "offline", "scripted:mix", 3, TASK, TOLERANCE) == summary
+    first_two = saved_summary(run_dir, "offline", "scripted:mix", 2, TASK, TOLERANCE)
     assert first_two["runs"] == first_two["requested"] == 2
-    assert saved_summary(run_dir, "offline", "scripted:mix", 4, 0.1) is None  # unfinished
-    assert saved_summary(run_dir, "offline", "scripted:fix_power", 3, 0.1) is None
-    assert saved_summary(run_dir, "offline", "scripted:mix", 3, 0.2) is None
-    assert saved_summary(root / "nothing", "offline", "scripted:mix", 3, 0.1) is None
+    assert saved_summary(run_dir, "offline", "scripted:mix", 4, TASK, TOLERANCE) is None  # unfinished
+    assert saved_summary(run_dir, "offline", "scripted:fix_power", 3, TASK, TOLERANCE) is None
+    assert saved_summary(run_dir, "offline", "scripted:mix", 3, TASK, {"tolerance": 0.2}) is None
+    assert saved_summary(root / "nothing", "offline", "scripted:mix", 3, TASK, TOLERANCE) is None
 
 
 def test_progress_line_shows_a_bar_the_count_and_the_outcomes():
