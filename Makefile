@@ -1,23 +1,29 @@
 # The two commands of the README: `make run` (the main job, offline) and `make test`.
+# `make notebooks` refreshes the committed notebooks and figures/ (a maintainer's target, not the main job).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The main job talks to the local scripted Messages API unless asked otherwise (BACKEND=anthropic).
 BACKEND ?= offline
+TASK ?= variance-dropout
 MODEL ?= $(if $(filter offline,$(BACKEND)),scripted:mix,claude-haiku-4-5)
-RUN_DIR ?= $(if $(filter offline,$(BACKEND)),runs/offline-scripted,runs/$(BACKEND)-$(MODEL))
+# The notebooks look for a run in runs/<backend>-<task> unless told otherwise.
+RUN_DIR ?= runs/$(BACKEND)-$(TASK)
 RUNS ?= 20
-# Offline, the notebooks run with their committed parameters (no injected cell) and without any key.
+# Everything `make run` writes goes under runs/ (ignored by git): executed notebooks and their figures.
+RUN_NOTEBOOKS := runs/notebooks
+RUN_FIGURES := $(abspath runs/figures)
+# Offline, the notebooks run with their committed parameters (no key); online, with the run's.
 ifeq ($(BACKEND),offline)
 NOTEBOOK_ENV := env -u ANTHROPIC_API_KEY
 NOTEBOOK_PARAMS :=
 else
 NOTEBOOK_ENV :=
-NOTEBOOK_PARAMS := -p BACKEND='"$(BACKEND)"' -p MODEL='"$(MODEL)"' -p RUNS=$(RUNS) -p RUN_DIR='"../$(RUN_DIR)"'
+NOTEBOOK_PARAMS := -p BACKEND='"$(BACKEND)"' -p MODEL='"$(MODEL)"' -p RUNS=$(RUNS)
 endif
 
-.PHONY: setup run test lint
+.PHONY: setup run test lint notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +33,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Demo, a calibration run (resumed if it exists), then every notebook headlessly, refreshing figures/.
+# Demo, a calibration run (resumed if it exists), then every notebook headlessly into runs/.
 run: setup
-	$(BIN)/python -m task_lib demo
-	$(BIN)/python -m task_lib calibrate --backend $(BACKEND) --model $(MODEL) --runs $(RUNS) \
-		--out $(RUN_DIR) --resume
-	$(NOTEBOOK_ENV) $(BIN)/python -m task_lib notebooks $(NOTEBOOK_PARAMS)
+	$(BIN)/python -m task_lib demo --task $(TASK)
+	$(BIN)/python -m task_lib calibrate --task $(TASK) --backend $(BACKEND) --model $(MODEL) \
+		--runs $(RUNS) --out $(RUN_DIR) --resume
+	$(NOTEBOOK_ENV) $(BIN)/python -m task_lib notebooks --output-dir $(RUN_NOTEBOOKS) \
+		-p FIGURES_DIR='"$(RUN_FIGURES)"' $(NOTEBOOK_PARAMS)
+	@echo "main job done: run in $(RUN_DIR), executed notebooks in $(RUN_NOTEBOOKS), figures in $(RUN_FIGURES)"
+
+# Re-execute the committed notebooks in place (offline, fixed seeds), refreshing figures/.
+notebooks: setup
+	$(BIN)/python -m task_lib calibrate --task $(TASK) --backend offline --model scripted:mix \
+		--runs $(RUNS) --out runs/offline-$(TASK) --resume
+	env -u ANTHROPIC_API_KEY $(BIN)/python -m task_lib notebooks
 
 lint: setup
 	$(BIN)/ruff check task_lib tests benchmarks

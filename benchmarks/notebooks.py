@@ -39,8 +39,9 @@ def timed_run(notebook: Path, tmp: Path, label: str = "") -> list:
     overrides = path_overrides(notebook, tmp)
     nb_cells = len(nbformat.read(notebook, as_version=4).cells)
     start = time.perf_counter()
-    run_notebook(notebook, overrides, output_path=tmp / notebook.name, timeout=TIMEOUT_SECONDS)
-    return [label or notebook.name, nb_cells, f"{time.perf_counter() - start:.1f} s",
+    name = f"{notebook.parent.name}/{notebook.name}"
+    run_notebook(notebook, overrides, output_path=tmp / name, timeout=TIMEOUT_SECONDS)
+    return [label or name, nb_cells, f"{time.perf_counter() - start:.1f} s",
             ", ".join(sorted(overrides)) or "none"]
 
 

@@ -377,18 +377,22 @@ written where it would have gone, and later notebooks are not run); 2 bad usage.
 """
 
 
-def select_notebooks(notebooks: list[Path], names: Sequence[str] | None) -> list[Path]:
-    """The notebooks `names` pick (file name, stem, or number prefix such as 02), in reading order."""
+def select_notebooks(notebooks: list[Path], names: Sequence[str] | None, root: Path) -> list[Path]:
+    """The notebooks `names` pick, in reading order: a folder (e.g. variance_dropout), a path below
+    `root` with or without .ipynb (variance_dropout/01_derivation), a file name, a stem or a number
+    prefix (02: every folder's 02_*)."""
     if not names:
         return notebooks
 
     def picks(name: str, path: Path) -> bool:
-        return name in (path.name, path.stem) or path.stem.split("_", 1)[0] == name
+        relative = path.relative_to(root)
+        return name.rstrip("/") in (str(relative), str(relative.with_suffix("")), path.name, path.stem,
+                                    str(relative.parent), path.stem.split("_", 1)[0])
 
     unknown = [name for name in names if not any(picks(name, path) for path in notebooks)]
     if unknown:
         raise UsageError(f"no notebook {', '.join(map(repr, unknown))}: choose from "
-                         + ", ".join(path.stem for path in notebooks))
+                         + ", ".join(str(path.relative_to(root).with_suffix("")) for path in notebooks))
     return [path for path in notebooks if any(picks(name, path) for name in names)]
 
 
@@ -414,17 +418,28 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
     from nbclient.exceptions import CellExecutionError
 
-    from task_lib.notebook_runner import find_notebooks, parse_parameter_overrides, run_notebook
+    from task_lib.notebook_runner import (
+        HARNESS_FOLDER,
+        find_notebooks,
+        parse_parameter_overrides,
+        run_notebook,
+    )
 
     notebooks = find_notebooks(args.notebooks_dir)
     if not notebooks:
         raise UsageError(f"no notebooks (NN_*.ipynb) in {args.notebooks_dir}: run from the repository "
                          "root or pass --notebooks-dir")
-    selected = select_notebooks(notebooks, args.only)
+    only = args.only
+    if args.task is not None:
+        task = chosen_task(args)
+        only = [*(only or []), task.package.rsplit(".", 1)[1], HARNESS_FOLDER]
+    selected = select_notebooks(notebooks, only, args.notebooks_dir)
     try:
         overrides = parse_parameter_overrides(args.parameter)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.task is not None:
+        overrides.setdefault("TASK", task.name)
     plans, defined = [], set()
     for path in selected:
         applied, names = notebook_overrides(path, overrides)
@@ -435,9 +450,10 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
                          f"they define {', '.join(sorted(defined))}")
     output_dir = usable_directory(args.output_dir) if args.output_dir else None
     for path, applied in plans:
-        target = output_dir / path.name if output_dir else path
-        shown = ", ".join(f"{name}={value!r}" for name, value in applied.items())
-        print(f"{path.name}" + (f" ({shown})" if shown else "") + " ...", flush=True)
+        name = str(path.relative_to(args.notebooks_dir))
+        target = output_dir / name if output_dir else path
+        shown = ", ".join(f"{key}={value!r}" for key, value in applied.items())
+        print(name + (f" ({shown})" if shown else "") + " ...", flush=True)
         started = time.monotonic()
         try:
             run_notebook(path, applied, output_path=target, timeout=args.timeout)
@@ -459,7 +475,10 @@ def add_notebooks_command(commands) -> None:
         "notebooks", help="run the notebooks headlessly, in order (in place by default)",
         description=NOTEBOOKS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     notebooks.add_argument("--only", nargs="+", metavar="NAME",
-                           help="run only these notebooks (file name, stem or number, e.g. 02)")
+                           help="run only these notebooks (a folder, e.g. variance_dropout, or a notebook, "
+                           "e.g. harness/02_calibration)")
+    notebooks.add_argument("--task", default=None,
+                           help="run this task's notebooks and the harness's, with TASK set to it")
     notebooks.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                            help="override a parameter in every notebook that defines it (repeatable)")
     notebooks.add_argument("--output-dir", type=Path, default=None,

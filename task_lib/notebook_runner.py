@@ -26,9 +26,16 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL_NAME = "python3"
 
 
+HARNESS_FOLDER = "harness"
+
+
 def find_notebooks(directory: Path | str) -> list[Path]:
-    """The course notebooks in ``directory`` (``NN_*.ipynb``), in reading order."""
-    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
+    """The course notebooks (``NN_*.ipynb``) in ``directory`` and its folders, in reading order:
+    those directly in it, then one folder per task (by name), then the harness's folder."""
+    directory = Path(directory)
+    folders = sorted((path for path in directory.iterdir() if path.is_dir()),
+                     key=lambda path: (path.name == HARNESS_FOLDER, path.name)) if directory.is_dir() else []
+    return [path for folder in (directory, *folders) for path in sorted(folder.glob(NOTEBOOK_GLOB))]
 
 
 def parse_parameter_overrides(pairs: Iterable[str]) -> dict[str, Any]:
@@ -173,14 +180,31 @@ def _this_python_kernel_manager() -> type:
     An installed ``python3`` kernelspec (say, a user-level one) may point at another Python; the
     notebooks must run with the packages of the interpreter that runs them.
     """
+    import atexit
+    import shutil
+    import tempfile
+
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
+
+    # The kernel talks over IPC sockets in a private directory, not TCP: nothing listens on the
+    # network, and ipykernel has no unencrypted-TCP warning to print.
+    sockets = tempfile.mkdtemp(prefix="task-lib-kernels-")
+    atexit.register(shutil.rmtree, sockets, ignore_errors=True)
 
     class ThisPythonKernelManager(AsyncKernelManager):
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return KernelSpecManager(kernel_dirs=[])
+
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return tempfile.mktemp(prefix="kernel-", dir=sockets)
 
     return ThisPythonKernelManager
 

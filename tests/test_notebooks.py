@@ -1,7 +1,8 @@
 """Every notebook runs headlessly from a clean kernel, the runner keeps its contract, and the
 `notebooks` command runs them with overrides.
 
-New notebooks (``notebooks/NN_*.ipynb``) are picked up automatically. Every path parameter in
+New notebooks (``notebooks/NN_*.ipynb`` and ``notebooks/<folder>/NN_*.ipynb``) are picked up
+automatically. Every path parameter in
 ``TMP_PATH_PARAMETERS`` goes to a temporary directory; if a notebook needs more overridden to run
 fast and offline, add its overrides to ``NOTEBOOK_OVERRIDES``.
 """
@@ -44,20 +45,25 @@ NOTEBOOK_TIMEOUT = 600
 # rewrite the repository's figures nor touch its runs.
 TMP_PATH_PARAMETERS = {"FIGURES_DIR": "figures", "RUN_DIR": "run", "OUT_DIR": "attempt"}
 
-# Parameter overrides per notebook, on top of the temporary paths.
+
+
+def notebook_id(notebook: Path) -> str:
+    """A notebook's name below notebooks/, without .ipynb: e.g. variance_dropout/01_derivation."""
+    return str(notebook.relative_to(NOTEBOOKS_DIR).with_suffix(""))
+
+
+# Parameter overrides per notebook (by notebook_id), on top of the temporary paths.
 NOTEBOOK_OVERRIDES: dict[str, dict[str, object]] = {
-    "01_derivation.ipynb": {},
-    "02_task_and_grader.ipynb": {},
-    "03_model_attempt.ipynb": {},
-    "04_calibration.ipynb": {"RUNS": 10},
+    "harness/02_calibration": {"RUNS": 10},
 }
 
-# Figures each notebook must write into FIGURES_DIR.
+# Figures each notebook must write into FIGURES_DIR (paths below it).
 EXPECTED_FIGURES: dict[str, set[str]] = {
-    "01_derivation.ipynb": {"variance_ratio_vs_p.png", "variance_vs_depth.png", "nonzero_mean.png"},
-    "02_task_and_grader.ipynb": {"tolerance_tradeoff.png"},
-    "04_calibration.ipynb": {"calibration_pass_rate.png", "calibration_outcomes.png",
-                             "pass_rate_vs_tolerance.png"},
+    "variance_dropout/01_derivation": {"variance_dropout/variance_ratio_vs_p.png",
+                                       "variance_dropout/variance_vs_depth.png",
+                                       "variance_dropout/nonzero_mean.png"},
+    "variance_dropout/02_task_and_grader": {"variance_dropout/tolerance_tradeoff.png"},  # + the run curve, with a run
+    "harness/02_calibration": {"harness/calibration_pass_rate.png", "harness/calibration_outcomes.png"},
 }
 SAVED_RUNS = 10
 
@@ -69,7 +75,7 @@ def notebook_overrides(notebook: Path, tmp_path: Path) -> dict[str, object]:
     nb = nbformat.read(notebook, as_version=4)
     names = parameter_names(nb.cells[parameters_cell_index(nb, notebook)].source)
     paths = {name: str(tmp_path / sub) for name, sub in TMP_PATH_PARAMETERS.items() if name in names}
-    return {**paths, **NOTEBOOK_OVERRIDES.get(notebook.name, {})}
+    return {**paths, **NOTEBOOK_OVERRIDES.get(notebook_id(notebook), {})}
 
 
 def offline_env() -> dict[str, str]:
@@ -109,26 +115,30 @@ def stdout(cell: nbformat.NotebookNode) -> str:
 # --- The notebooks ------------------------------------------------------------------------------
 
 
-def test_notebooks_are_found():
-    assert [notebook.name for notebook in NOTEBOOKS] == list(NOTEBOOK_OVERRIDES)
+def test_notebooks_are_found_task_folders_first_and_the_harness_last():
+    found = [notebook_id(notebook) for notebook in NOTEBOOKS]
+    assert set(NOTEBOOK_OVERRIDES) | set(EXPECTED_FIGURES) <= set(found)
+    assert found[-2:] == ["harness/01_model_attempt", "harness/02_calibration"]
+    assert found[:2] == ["variance_dropout/01_derivation", "variance_dropout/02_task_and_grader"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=notebook_id)
 def test_notebook_runs_without_errors(notebook, tmp_path, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     parameters = notebook_overrides(notebook, tmp_path)
 
     run_notebook(notebook, parameters, output_path=tmp_path / notebook.name, timeout=NOTEBOOK_TIMEOUT)
 
-    written = {path.name for path in (tmp_path / "figures").glob("*.png")}
-    assert EXPECTED_FIGURES.get(notebook.name, set()) <= written
+    figures = tmp_path / "figures"
+    written = {str(path.relative_to(figures)) for path in figures.rglob("*.png")}
+    assert EXPECTED_FIGURES.get(notebook_id(notebook), set()) <= written
 
 
 @pytest.mark.slow
 def test_task_notebook_regrades_a_saved_run_in_its_explorer(saved_run, tmp_path, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    notebook = NOTEBOOKS_DIR / "02_task_and_grader.ipynb"
+    notebook = NOTEBOOKS_DIR / "variance_dropout" / "02_task_and_grader.ipynb"
     parameters = {**notebook_overrides(notebook, tmp_path), "RUN_DIR": str(saved_run)}
 
     nb = run_notebook(notebook, parameters, output_path=tmp_path / notebook.name, timeout=NOTEBOOK_TIMEOUT)
@@ -142,7 +152,7 @@ def test_task_notebook_regrades_a_saved_run_in_its_explorer(saved_run, tmp_path,
 @pytest.mark.slow
 def test_calibration_notebook_loads_a_complete_saved_run(saved_run, tmp_path, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    notebook = NOTEBOOKS_DIR / "04_calibration.ipynb"
+    notebook = NOTEBOOKS_DIR / "harness" / "02_calibration.ipynb"
     before = (saved_run / "attempts.jsonl").read_bytes()
     parameters = {**notebook_overrides(notebook, tmp_path), "RUN_DIR": str(saved_run), "RUNS": SAVED_RUNS}
 
@@ -154,7 +164,7 @@ def test_calibration_notebook_loads_a_complete_saved_run(saved_run, tmp_path, mo
     assert (saved_run / "attempts.jsonl").read_bytes() == before
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=notebook_id)
 def test_first_code_cell_holds_only_literal_parameters(notebook):
     nb = nbformat.read(notebook, as_version=4)
     first_code_cell = next(cell for cell in nb.cells if cell.cell_type == "code")
@@ -168,7 +178,7 @@ def test_first_code_cell_holds_only_literal_parameters(notebook):
         ast.literal_eval(statement.value)  # raises ValueError unless a plain literal
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=notebook_id)
 def test_committed_notebook_holds_outputs_of_a_clean_run(notebook):
     nb = nbformat.read(notebook, as_version=4)
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -207,7 +217,8 @@ def test_derivation_figures_are_written_with_stable_bytes(tmp_path):
         assert first.startswith(PNG_SIGNATURE)
         assert first == second
         assert b"Software" not in first
-    assert {path.name for path in (tmp_path / "a").iterdir()} == EXPECTED_FIGURES["01_derivation.ipynb"]
+    expected = {name.split("/")[-1] for name in EXPECTED_FIGURES["variance_dropout/01_derivation"]}
+    assert {path.name for path in (tmp_path / "a").iterdir()} == expected
 
 
 # --- The runner ---------------------------------------------------------------------------------

@@ -107,3 +107,7 @@ CALIBRATION_MIX: tuple[str, ...] = (
     "give_up",
 )
 """An honest mix for offline calibration: 3 of its 10 policies pass."""
+
+OFFLINE_DEMO_POLICY = "fix_np_sqrt_naive"
+"""The policy the attempt notebook plays offline: a plausible fix the visible tests accept and the
+grader does not (NumPy 2 promotes float32 / np.sqrt(...) to float64)."""
