@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from tasks.variance_dropout.task_files import TASK
 
 from task_lib.calibration import ATTEMPTS_FILE
 from task_lib.cli import main
@@ -100,6 +101,11 @@ def test_a_refused_key_stops_calibrate_with_a_message_naming_it(tmp_path, capsys
         ["regrade", "{tmp}", "--tolerance", "0.2"],
         ["regrade", "{tmp}", "--tolerance", "1.5"],
         ["regrade", "{tmp}"],
+        ["grade", "{tmp}", "--task", "no-such-task"],
+        ["grade", "{tmp}", "--param", "p_max=0.5"],
+        ["grade", "{tmp}", "--param", "tolerance"],
+        ["setup", "{tmp}/new", "--task", "no-such-task"],
+        ["calibrate", "--runs", "2", "--out", "{tmp}", "--task", "no-such-task"],
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, capsys, no_key, argv):
@@ -204,3 +210,28 @@ def test_ctrl_c_during_a_hung_tool_call_exits_within_seconds_and_kills_the_child
     assert process.wait(timeout=30) == 130 and time.monotonic() - sent < 5
     time.sleep(0.2)
     assert processes_in(workspace) == []
+
+
+def test_a_run_of_another_task_version_is_refused_in_one_line_naming_both(tmp_path, capsys, no_key):
+    assert main(["calibrate", "--runs", "1", "--model", "scripted:fix_power", "--out", str(tmp_path)]) == 0
+    run_file = tmp_path / "run.json"
+    config = json.loads(run_file.read_text())
+    run_file.write_text(json.dumps({**config, "task_version": "000000000000"}))
+    capsys.readouterr()
+    for argv in (["calibrate", "--runs", "2", "--out", str(tmp_path), "--resume"],
+                 ["regrade", str(tmp_path), "--tolerance", "0.2"]):
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert "variance-dropout version 000000000000" in line and TASK.version in line
+
+
+def test_param_and_tolerance_options_are_one_parameter(tmp_path, capsys, no_key):
+    assert main(["calibrate", "--runs", "1", "--model", "scripted:near_miss", "--out", str(tmp_path / "a"),
+                 "--param", "tolerance=0.2", "--json"]) == 0
+    by_param = json.loads(capsys.readouterr().out)
+    assert main(["calibrate", "--runs", "1", "--model", "scripted:near_miss", "--out", str(tmp_path / "b"),
+                 "--tolerance", "0.2", "--json"]) == 0
+    by_option = json.loads(capsys.readouterr().out)
+    assert by_param["params"] == by_option["params"] == {"tolerance": 0.2}
+    assert by_param["outcomes"] == by_option["outcomes"] == {"passed": 1, "failed": 0, "limit": 0, "error": 0}
+    assert by_param["task"] == "variance-dropout" and by_param["task_version"] == TASK.version
