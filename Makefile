@@ -32,6 +32,7 @@ run: setup
 	$(BIN)/python -m task_lib demo
 	$(BIN)/python -m task_lib calibrate --backend $(BACKEND) --model $(MODEL) --runs $(RUNS) \
 		--out $(RUN_DIR) --resume
+	$(BIN)/python -m task_lib report $(RUN_DIR)
 	$(NOTEBOOK_ENV) $(BIN)/python -m task_lib notebooks $(NOTEBOOK_PARAMS)
 
 lint: setup

@@ -73,6 +73,7 @@ class Example:
 
     index: int
     model: str
+    outcome: str
     summary: str  # AttemptRecord.describe()
     changes: list[FileChange]
     new_files: list[str]
@@ -200,7 +201,7 @@ def read_example(run_dir: Path | str, record: AttemptRecord, task: Task) -> Exam
     grade = record.grade or {}
     usage = record.usage or {}
     return Example(
-        index=record.index, model=record.model, summary=record.describe(),
+        index=record.index, model=record.model, outcome=record.outcome, summary=record.describe(),
         changes=file_changes(workspace, task), new_files=new_files(workspace, task),
         failing_check=failing_check(record), grade_message=str(grade.get("message") or ""),
         last_text=last_text(directory / TRANSCRIPT_FILE), error=record.error, steps=record.steps,
@@ -318,6 +319,11 @@ def check_text(check: Mapping[str, Any]) -> str:
     return f"{check.get('name')}{where}: measured {measured}, required {required}{detail}"
 
 
+def check_label(example: Example) -> str:
+    """What a failed check means for this attempt: its failure, or only its final workspace's grade."""
+    return "failing check" if example.outcome == "failed" else "its final workspace fails"
+
+
 def cost_text(cost: float | None) -> str:
     return "n/a" if cost is None else f"${cost:.4f}"
 
@@ -335,11 +341,12 @@ def run_line(report: RunReport) -> str:
 
 
 def attempts_text(indices: list[int]) -> str:
-    return ", ".join(str(i) for i in indices)
+    """'attempt 3' or 'attempts 4, 5, 9'."""
+    return ("attempt " if len(indices) == 1 else "attempts ") + ", ".join(str(i) for i in indices)
 
 
 def same_change_text(example: Example) -> str:
-    return f" (the same change: attempts {attempts_text(example.same_change)})" if example.same_change else ""
+    return f" (the same change: {attempts_text(example.same_change)})" if example.same_change else ""
 
 
 def usage_text(s: Mapping[str, Any]) -> str:
@@ -467,7 +474,7 @@ def _md_group_table(groups: list[Group], title: str, clause: bool = False) -> li
 def _md_group(group: Group, tag: str) -> list[str]:
     out = [f"### {GROUP_TITLES[group.kind]} {md_code(group.name)}{tag}", ""]
     out += [f"{rate_text(group.count, group.total, group.interval)} of the run's attempts "
-            f"(attempts {attempts_text(group.indices)}); {group.unchanged} of them left the graded files "
+            f"({attempts_text(group.indices)}); {group.unchanged} of them left the graded files "
             "as they started.", ""]
     if group.clause:
         out += [f"The prompt announces this check as: {md_text(group.clause)}", ""]
@@ -482,7 +489,7 @@ def _md_examples(group: Group) -> list[str]:
         out += [f"- ended: {md_text(example.summary)}",
                 f"- {example.tokens:,} tokens, cost {cost_text(example.cost_usd)}"]
         if example.failing_check:
-            out.append(f"- failing check: {md_code(check_text(example.failing_check))}")
+            out.append(f"- {check_label(example)}: {md_code(check_text(example.failing_check))}")
         if example.error:
             out.append(f"- error: {md_code(example.error)}")
         if example.new_files:
@@ -597,8 +604,8 @@ def _html_group_table(groups: list[Group], title: str, clause: bool = False) -> 
 
 def _html_group(group: Group, tag: str) -> list[str]:
     out = [f"<h3>{esc(GROUP_TITLES[group.kind])} <code>{esc(group.name)}</code>{tag}</h3>",
-           f"<p>{esc(rate_text(group.count, group.total, group.interval))} of the run's attempts (attempts "
-           f"{esc(attempts_text(group.indices))}); {group.unchanged} of them left the graded files as they "
+           f"<p>{esc(rate_text(group.count, group.total, group.interval))} of the run's attempts "
+           f"({esc(attempts_text(group.indices))}); {group.unchanged} of them left the graded files as they "
            "started.</p>"]
     if group.clause:
         out.append(f"<p>The prompt announces this check as: <em>{esc(group.clause)}</em></p>")
@@ -621,7 +628,8 @@ def _html_examples(group: Group) -> list[str]:
         items = [f"<li>ended: {esc(example.summary)}</li>",
                  f"<li>{example.tokens:,} tokens, cost {esc(cost_text(example.cost_usd))}</li>"]
         if example.failing_check:
-            items.append(f"<li>failing check: <code>{esc(check_text(example.failing_check))}</code></li>")
+            items.append(f"<li>{esc(check_label(example))}: <code>{esc(check_text(example.failing_check))}"
+                         "</code></li>")
         if example.error:
             items.append(f"<li>error: <code>{esc(example.error)}</code></li>")
         if example.new_files:
