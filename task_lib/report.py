@@ -105,10 +105,6 @@ class Group:
     clause: str = ""  # for a failure category: the prompt's sentence announcing its check
     unchanged: int = 0  # attempts of the group whose graded files are the starting files
 
-    @property
-    def share(self) -> float:
-        return self.count / self.total if self.total else 0.0
-
 
 @dataclass
 class RunReport:
