@@ -33,7 +33,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Demo, a calibration run (resumed if it exists), then every notebook headlessly into runs/.
+# Demo, a calibration run (resumed if it exists), every notebook headlessly into runs/, then the
+# run's report (its path is the last line printed).
 run: setup
 	$(BIN)/python -m task_lib demo --task $(TASK)
 	$(BIN)/python -m task_lib calibrate --task $(TASK) --backend $(BACKEND) --model $(MODEL) \
@@ -41,6 +42,7 @@ run: setup
 	$(NOTEBOOK_ENV) $(BIN)/python -m task_lib notebooks --output-dir $(RUN_NOTEBOOKS) \
 		-p FIGURES_DIR='"$(RUN_FIGURES)"' $(NOTEBOOK_PARAMS)
 	@echo "main job done: run in $(RUN_DIR), executed notebooks in $(RUN_NOTEBOOKS), figures in $(RUN_FIGURES)"
+	$(BIN)/python -m task_lib report $(RUN_DIR) --task $(TASK)
 
 # Re-execute the committed notebooks in place (offline, fixed seeds), refreshing figures/.
 notebooks: setup

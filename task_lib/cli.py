@@ -315,6 +315,23 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from task_lib.calibration import CalibrationError
+    from task_lib.report import write_report
+
+    if not args.run_dir.is_dir():
+        raise UsageError(f"no run directory at {args.run_dir}")
+    task = chosen_task(args) if args.task else None  # default: the run's own task
+    try:
+        path = write_report(args.run_dir, args.out, task=task)
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {exc.filename}: {exc.strerror or exc}") from None
+    print(f"wrote the report of {args.run_dir} to {path}")
+    return EXIT_OK
+
+
 def add_task_options(parser: argparse.ArgumentParser, params: bool = True) -> None:
     """--task, and (with `params`) --param and --tolerance."""
     parser.add_argument("--task", default=None, help="the task (default: variance-dropout; see `tasks`)")
@@ -326,7 +343,7 @@ def add_task_options(parser: argparse.ArgumentParser, params: bool = True) -> No
 
 
 def add_agent_commands(commands) -> None:
-    """The attempt, calibrate and regrade subcommands."""
+    """The attempt, calibrate, regrade and report subcommands."""
     backend_help = "anthropic or offline (default: anthropic when ANTHROPIC_API_KEY is set, else offline)"
     model_help = "model id (anthropic: claude-haiku-4-5 …; offline: scripted:mix or scripted:<policy>)"
 
@@ -356,6 +373,14 @@ def add_agent_commands(commands) -> None:
     add_task_options(regrade)
     regrade.add_argument("--json", action="store_true", help="print one JSON summary object")
     regrade.set_defaults(handler=cmd_regrade)
+
+    report = commands.add_parser("report", help="explain a saved run: why attempts failed, with diffs")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    add_task_options(report, params=False)
+    report.add_argument("--out", type=Path, default=None,
+                        help="FILE.md (figures beside it) or FILE.html (self-contained); "
+                        "default RUN_DIR/report.md")
+    report.set_defaults(handler=cmd_report)
 
 
 # ---- notebooks: run them headlessly -------------------------------------------------------------
