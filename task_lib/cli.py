@@ -315,6 +315,22 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_summarize_inspect(args: argparse.Namespace) -> int:
+    from task_lib.calibration import format_summary
+
+    try:
+        from task_lib.inspect_log import UnreadableLog, log_summary
+    except ModuleNotFoundError as exc:  # inspect_ai is an optional extra
+        raise UsageError(f"reading Inspect logs needs inspect-ai ({exc.name} is missing): "
+                         "pip install -e '.[inspect]'") from None
+    try:
+        summary = log_summary(args.log)
+    except UnreadableLog as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
 def add_task_options(parser: argparse.ArgumentParser, params: bool = True) -> None:
     """--task, and (with `params`) --param and --tolerance."""
     parser.add_argument("--task", default=None, help="the task (default: variance-dropout; see `tasks`)")
@@ -356,6 +372,12 @@ def add_agent_commands(commands) -> None:
     add_task_options(regrade)
     regrade.add_argument("--json", action="store_true", help="print one JSON summary object")
     regrade.set_defaults(handler=cmd_regrade)
+
+    summarize = commands.add_parser("summarize-inspect",
+                                    help="summarise an Inspect AI log of a pack task as calibrate does")
+    summarize.add_argument("log", type=Path, metavar="LOG", help="an Inspect log file (.eval or .json)")
+    summarize.add_argument("--json", action="store_true", help="print one JSON summary object")
+    summarize.set_defaults(handler=cmd_summarize_inspect)
 
 
 # ---- notebooks: run them headlessly -------------------------------------------------------------

@@ -63,9 +63,11 @@ def as_output(turn: Turn, max_tokens: int | None, input_chars: int) -> ModelOutp
     stop = "tool_calls" if calls else "stop"
     if max_tokens is not None and len(text) > max_tokens * CHARS_PER_TOKEN:
         text, calls, stop = text[:max_tokens * CHARS_PER_TOKEN], [], "max_tokens"
-    message = ChatMessageAssistant(content=text, tool_calls=calls or None, model="scripted", source="generate")
+    message = ChatMessageAssistant(content=text, tool_calls=calls or None, model="scripted",
+                                   source="generate")
     output_chars = len(text) + len(json.dumps([call.arguments for call in calls]))
-    usage = ModelUsage(input_tokens=input_chars // CHARS_PER_TOKEN, output_tokens=output_chars // CHARS_PER_TOKEN,
+    usage = ModelUsage(input_tokens=input_chars // CHARS_PER_TOKEN,
+                       output_tokens=output_chars // CHARS_PER_TOKEN,
                        total_tokens=(input_chars + output_chars) // CHARS_PER_TOKEN)
     return ModelOutput(model="scripted", choices=[ChatCompletionChoice(message=message, stop_reason=stop)],
                        usage=usage)
@@ -74,7 +76,8 @@ def as_output(turn: Turn, max_tokens: int | None, input_chars: int) -> ModelOutp
 def epoch_policies(policies: Sequence[ScriptedPolicy]) -> Model:
     """A mockllm model playing policies[(epoch - 1) % len(policies)] in each epoch of a sample."""
 
-    def generate(messages: list[ChatMessage], tools: Any, tool_choice: Any, config: GenerateConfig) -> ModelOutput:
+    def generate(messages: list[ChatMessage], tools: Any, tool_choice: Any,
+                 config: GenerateConfig) -> ModelOutput:
         active = sample_active()
         epoch = active.epoch if active is not None else 1
         policy = policies[(epoch - 1) % len(policies)]
