@@ -329,6 +329,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write the report to {exc.filename}: {exc.strerror or exc}") from None
     print(f"wrote the report of {args.run_dir} to {path}")
+
+
+def cmd_summarize_inspect(args: argparse.Namespace) -> int:
+    from task_lib.calibration import format_summary
+
+    try:
+        from task_lib.inspect_log import UnreadableLog, log_summary
+    except ModuleNotFoundError as exc:  # inspect_ai is an optional extra
+        raise UsageError(f"reading Inspect logs needs inspect-ai ({exc.name} is missing): "
+                         "pip install -e '.[inspect]'") from None
+    try:
+        summary = log_summary(args.log)
+    except UnreadableLog as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_OK
 
 
@@ -381,6 +396,13 @@ def add_agent_commands(commands) -> None:
                         help="FILE.md (figures beside it) or FILE.html (self-contained); "
                         "default RUN_DIR/report.md")
     report.set_defaults(handler=cmd_report)
+
+
+    summarize = commands.add_parser("summarize-inspect",
+                                    help="summarise an Inspect AI log of a pack task as calibrate does")
+    summarize.add_argument("log", type=Path, metavar="LOG", help="an Inspect log file (.eval or .json)")
+    summarize.add_argument("--json", action="store_true", help="print one JSON summary object")
+    summarize.set_defaults(handler=cmd_summarize_inspect)
 
 
 # ---- notebooks: run them headlessly -------------------------------------------------------------
