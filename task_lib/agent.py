@@ -22,6 +22,7 @@ from typing import Any
 from task_lib.backends import API_KEY_VARIABLE, Backend
 from task_lib.grader import UnusableWorkspace, grade_workspace
 from task_lib.pricing import Usage, cost_usd, price_note
+from task_lib.sandbox import isolation
 from task_lib.task import DEFAULT_TASK, AgentLimits, TaskSpec
 from task_lib.tools import TOOL_SCHEMAS, ToolResult, WorkspaceTools
 from task_lib.transcript import EventCallback, Transcript
@@ -66,6 +67,7 @@ class AttemptRecord:
     tolerance: float = DEFAULT_TASK.tolerance
     grade: dict[str, Any] | None = None
     directory: str = ""
+    isolation: str = ""  # the sandbox mechanism the tools and the grade ran under
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,7 +275,8 @@ async def run_attempt(
     shutil.rmtree(out_dir / WORKSPACE_DIR, ignore_errors=True)  # a rerun replaces a cut-short attempt
     name = backend.resolve_model(model, index)
     record = AttemptRecord("error", index=index, model=name, backend=backend.name, label=backend.label,
-                           tolerance=tolerance, price_note=price_note(name), directory=str(out_dir))
+                           tolerance=tolerance, price_note=price_note(name), directory=str(out_dir),
+                           isolation=isolation().mechanism)
     progress, limit, failure = _Progress(), None, None
     with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log, \
             tempfile.TemporaryDirectory(prefix="attempt-") as tmp:

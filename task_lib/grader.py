@@ -74,7 +74,7 @@ def started_probe(limits: SandboxLimits) -> Iterator[tuple[Path, SandboxChild]]:
     """The probe, started now in a fresh private directory: it imports NumPy while we draw the
     inputs, and waits for `run_probe` to hand it its files."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp, \
-            started_python([str(PROBE)], cwd=Path(tmp), limits=limits, stdin=True) as child:
+            started_python(["-c", PROBE.read_text()], cwd=Path(tmp), limits=limits, stdin=True) as child:
         yield Path(tmp), child
 
 

@@ -24,7 +24,8 @@ class Check:
 
 @dataclass(frozen=True)
 class GradeResult:
-    """The verdict: every check in order, and the first failure's category (None when passed)."""
+    """The verdict: every check in order, and the first failure's category (None when passed).
+    `isolation` is the sandbox mechanism the child ran under (`task_lib.sandbox.isolation()`)."""
 
     passed: bool
     failure: str | None
@@ -33,10 +34,17 @@ class GradeResult:
     tolerance: float = DEFAULT_TASK.tolerance
     seed: int = 0
     seconds: float = 0.0
+    isolation: str = field(default_factory=lambda: _isolation_in_force())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, strict-JSON data: non-finite measurements become the strings "nan", "inf", "-inf"."""
         return _json_safe(asdict(self))
+
+
+def _isolation_in_force() -> str:
+    from task_lib.sandbox import isolation  # the sandbox is only needed where grades are made
+
+    return isolation().mechanism
 
 
 def _json_safe(value: Any) -> Any:
