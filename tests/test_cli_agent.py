@@ -202,7 +202,5 @@ def test_ctrl_c_during_a_hung_tool_call_exits_within_seconds_and_kills_the_child
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
     assert process.wait(timeout=30) == 130 and time.monotonic() - sent < 5
-    deadline = time.monotonic() + 3  # a sandbox's PID namespace is torn down just after its bwrap dies
-    while processes_in(workspace) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    time.sleep(0.2)
     assert processes_in(workspace) == []
