@@ -42,7 +42,7 @@ def ratio_sd(p: float, scale_sq: float) -> float:
 
 def workspace(directory: Path, line: str) -> Path:
     source = TASK.reference_text("dropout.py")
-    assert source.count(CORRECT_LINE) == 1, "templates/reference_dropout.py changed: update the benchmark"
+    assert source.count(CORRECT_LINE) == 1, "the reference dropout.py changed: update the benchmark"
     path = create_workspace(directory)
     (path / SOLUTION_FILE).write_text(source.replace(CORRECT_LINE, line), encoding="utf-8")
     return path

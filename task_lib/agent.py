@@ -23,7 +23,7 @@ from task_lib.backends import API_KEY_VARIABLE, Backend
 from task_lib.grader import UnusableWorkspace, grade_workspace
 from task_lib.pricing import Usage, cost_usd, price_note
 from task_lib.registry import get_task
-from task_lib.sandbox import isolation_name
+from task_lib.sandbox import isolation
 from task_lib.task import AgentLimits, Task
 from task_lib.tools import ToolResult, WorkspaceTools, tool_schemas
 from task_lib.transcript import EventCallback, Transcript
@@ -80,6 +80,7 @@ class AttemptRecord:
     isolation: str = ""
     grade: dict[str, Any] | None = None
     directory: str = ""
+    isolation: str = ""  # the sandbox mechanism the tools and the grade ran under
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -294,7 +295,7 @@ async def run_attempt(
     name = backend.resolve_model(model, index)
     record = AttemptRecord("error", index=index, model=name, backend=backend.name, label=backend.label,
                            task=task.name, task_version=task.version, params=params,
-                           isolation=isolation_name(), price_note=price_note(name), directory=str(out_dir))
+                           isolation=isolation().mechanism, price_note=price_note(name), directory=str(out_dir))
     progress, limit, failure = _Progress(), None, None
     with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log, \
             tempfile.TemporaryDirectory(prefix="attempt-") as tmp:

@@ -567,6 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agent_commands(commands)
     add_notebooks_command(commands)
+    from task_lib.doctor import add_doctor_command
+
+    add_doctor_command(commands)
     return parser
 
 

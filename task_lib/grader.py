@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from task_lib.grade_tables import format_measurement
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, started_python
+from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, isolation, started_python
 from task_lib.task import Task
 from task_lib.untrusted_files import load_untrusted_arrays, read_untrusted_file
 from task_lib.verdict import Check, GradeResult
@@ -153,7 +153,7 @@ def _verdict(task: Task, checks: list[Check], params: dict[str, float], seed: in
         message = (f"failed {failed.name}{at_p}: {format_measurement(failed.value)} (required "
                    f"{format_measurement(failed.threshold)})")
     return GradeResult(failed is None, failed.name if failed else None, message, checks, task.name,
-                       task.version, params, seed, time.monotonic() - start)
+                       task.version, params, seed, time.monotonic() - start, isolation().mechanism)
 
 
 def read_solution(task: Task, workspace: Path) -> dict[str, bytes]:

@@ -23,7 +23,8 @@ class Check:
 
 @dataclass(frozen=True)
 class GradeResult:
-    """The verdict: every check in order, and the first failure's category (None when passed)."""
+    """The verdict: every check in order, and the first failure's category (None when passed).
+    `isolation` is the sandbox mechanism the child ran under (`task_lib.sandbox.isolation()`)."""
 
     passed: bool
     failure: str | None
@@ -34,6 +35,7 @@ class GradeResult:
     params: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     seconds: float = 0.0
+    isolation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, strict-JSON data: non-finite measurements become the strings "nan", "inf", "-inf"."""

@@ -1,4 +1,4 @@
-"""Workspaces: create one from the templates, copy the files worth keeping, and resolve a tool's
+"""Workspaces: create one from a task's starting files, copy the files worth keeping, and resolve a tool's
 path argument safely (no escape through `..`, absolute paths or symlinks)."""
 
 from __future__ import annotations

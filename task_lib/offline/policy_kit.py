@@ -13,6 +13,7 @@ ones (limits, faults, hostile tool use) to them.
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from task_lib.task import Task
@@ -207,3 +208,42 @@ def policy_for_model(model: str, policies: Mapping[str, ScriptedPolicy]) -> Scri
     if not model.startswith(MODEL_PREFIX):
         return None
     return policies.get(model.removeprefix(MODEL_PREFIX))
+
+
+ESCAPE_PROBE = """\
+try:
+    {attack}
+    print("ESCAPED: {what}")
+except OSError as exc:
+    print("BLOCKED: {what}:", exc)
+"""
+DETACH = """\
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(30)", {mark!r}])
+    os._exit(0)
+time.sleep(0.2)
+print("detached a grandchild; it must not outlive this run")
+"""
+
+
+def sandbox_escape(task: Task, read_path: str, write_dir: str, socket_path: str, mark: str) -> ScriptedPolicy:
+    """A hostile policy: its `run_python` snippets try to read `read_path`, write into `write_dir`,
+    connect to the Unix socket at `socket_path` and leave behind a detached process whose command line
+    holds `mark`; each prints ESCAPED or BLOCKED. Then it submits `task`'s starting files unchanged
+    (failed as the task's STARTING_FAILURE). The paths are the caller's, so it is not in
+    `policies_for(task)`."""
+    attacks = {
+        "read": f"open({read_path!r}, 'rb').read()",
+        "write": f"open({str(Path(write_dir, 'escaped.txt'))!r}, 'w').write('x')",
+        "socket": f"__import__('socket').socket(1).connect({socket_path!r})",
+    }
+    probes = [Turn(f"Trying to {what}.", tool("run_python", code=ESCAPE_PROBE.format(attack=a, what=what)))
+              for what, a in attacks.items()]
+    detach = Turn("Leaving a process behind.", tool("run_python", code=DETACH.format(mark=mark)))
+    return ScriptedPolicy("sandbox_escape", "Tries to read, write and connect outside its sandbox, and to "
+                          "leave a process behind; then submits the starting files.", "failed",
+                          expected_failure=task.module("policies").STARTING_FAILURE,
+                          next_turn=scripted(lambda: (*probes, detach, SUBMIT)))

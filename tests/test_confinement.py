@@ -1,0 +1,294 @@
+"""Confinement against the real sandbox: code run through `run_python` and the tools cannot read the
+pack, write outside its working directory, reach any socket of the host, outlive its run, exceed the
+process limit or see the harness's secrets. Each attack is also shown to work outside the sandbox."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anthropic
+import pytest
+
+import task_lib
+from task_lib.agent import TRANSCRIPT_FILE, run_attempt
+from task_lib.backends import Backend
+from task_lib.offline import OFFLINE_LABEL, OfflineServer
+from task_lib.offline.policy_kit import sandbox_escape
+from task_lib.registry import get_task
+from task_lib.sandbox import SandboxLimits, isolation, run_python
+from task_lib.tools import WorkspaceTools
+from task_lib.transcript import read_transcript
+from task_lib.workspace import create_workspace
+
+PACKAGE = Path(task_lib.__file__).resolve().parent
+REFERENCE = PACKAGE / "tasks" / "variance_dropout" / "reference" / "dropout.py"
+BUBBLEWRAP = pytest.mark.skipif(isolation().mechanism != "bubblewrap",
+                                reason=f"bubblewrap is missing or unusable here (isolation: "
+                                       f"{isolation().mechanism}): the confinement cannot be tested")
+
+ATTEMPT = """\
+try:
+    {attack}
+    print("ESCAPED")
+except OSError as exc:
+    print("BLOCKED", exc)
+"""
+
+
+def attack(what: str) -> str:
+    return ATTEMPT.format(attack=what)
+
+
+def inside(workdir: Path, code: str, **limits) -> str:
+    result = run_python(["-c", code], cwd=workdir, limits=SandboxLimits(**limits))
+    return result.stdout + result.stderr
+
+
+def outside(workdir: Path, code: str, env: dict | None = None) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True,
+                          timeout=30, env=env)
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A workspace with a sibling workspace next to it holding a secret."""
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "sibling" / "dropout.py").write_text("SIBLING SECRET\n")
+    return create_workspace(tmp_path / "project")
+
+
+def a_file_in_root() -> Path | None:
+    for path in sorted(Path("/root").iterdir()) if os.access("/root", os.R_OK) else []:
+        if path.is_file() and not path.is_symlink():
+            return path
+    return None
+
+
+@BUBBLEWRAP
+@pytest.mark.parametrize("target", ["source", "reference", "tests", "sibling", "root"])
+def test_the_pack_and_other_directories_cannot_be_read(workspace, target):
+    paths = {"source": PACKAGE / "sandbox.py", "reference": REFERENCE, "tests": Path(__file__).resolve(),
+             "sibling": workspace.parent / "sibling" / "dropout.py", "root": a_file_in_root()}
+    path = paths[target]
+    if path is None:
+        pytest.skip("no regular file in /root to try")
+    code = attack(f"open({str(path)!r}, 'rb').read()")
+    assert outside(workspace, code).startswith("ESCAPED")
+    assert inside(workspace, code).startswith("BLOCKED")
+    assert WorkspaceTools(workspace).run_python(code).text.split("--- stdout ---\n")[1].startswith("BLOCKED")
+
+
+@BUBBLEWRAP
+def test_only_the_parents_of_bound_paths_are_listed_in_root(workspace):
+    listing = inside(workspace, "import os\nprint(sorted(os.listdir('/root')))")
+    assert set(eval(listing)) <= {".pyenv"}  # a directory leading to the interpreter, nothing else
+
+
+@BUBBLEWRAP
+@pytest.mark.parametrize("target", ["package", "host_tmp", "root_dir"])
+def test_nothing_outside_the_working_directory_can_be_written(workspace, target):
+    name = f"escaped-{os.getpid()}-{time.monotonic_ns()}"
+    path = {"package": PACKAGE / name, "host_tmp": Path("/tmp") / name, "root_dir": Path("/") / name}[target]
+    code = f"open({str(path)!r}, 'w').write('x')\nprint('WROTE')"
+    output = inside(workspace, code)
+    assert not path.exists(), output
+    if target != "host_tmp":  # the child's /tmp is its own: writing there succeeds, and stays there
+        assert "WROTE" not in output
+    assert "WROTE" in inside(workspace, "open('mine.txt', 'w').write('x')\nprint('WROTE')")
+    assert (workspace / "mine.txt").exists()
+
+
+@BUBBLEWRAP
+def test_a_unix_socket_of_the_host_cannot_be_reached(workspace, tmp_path):
+    path = str(tmp_path / "host.sock")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(path)
+        server.listen()
+        code = attack(f"import socket; socket.socket(socket.AF_UNIX).connect({path!r})")
+        assert outside(workspace, code).startswith("ESCAPED")
+        assert inside(workspace, code).startswith("BLOCKED")
+
+
+@BUBBLEWRAP
+def test_an_abstract_unix_socket_of_the_host_cannot_be_reached(workspace):
+    name = f"\0confinement-{os.getpid()}-{time.monotonic_ns()}"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(name)
+        server.listen()
+        code = attack(f"import socket; socket.socket(socket.AF_UNIX).connect({name!r})")
+        assert outside(workspace, code).startswith("ESCAPED")
+        assert inside(workspace, code).startswith("BLOCKED")
+
+
+@BUBBLEWRAP
+def test_an_ip_server_on_the_host_cannot_be_reached(workspace):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        code = attack(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)")
+        assert outside(workspace, code).startswith("ESCAPED")
+        assert inside(workspace, code).startswith("BLOCKED")
+
+
+FORK_BOMB = """\
+import os, time
+count = 0
+try:
+    while count < 1000:
+        if os.fork() == 0:
+            time.sleep(2)
+            os._exit(0)
+        count += 1
+except OSError as exc:
+    print("STOPPED", count, exc.errno)
+"""
+
+
+def nobody_processes() -> int:
+    return sum(1 for entry in Path("/proc").iterdir()
+               if entry.name.isdigit() and _owner(entry) == 65534)
+
+
+def _owner(entry: Path) -> int | None:
+    try:
+        return entry.stat().st_uid
+    except OSError:
+        return None
+
+
+@BUBBLEWRAP
+def test_a_fork_bomb_is_stopped_at_the_process_limit_and_the_host_is_fine(workspace):
+    output = inside(workspace, FORK_BOMB, processes=32, wall_seconds=10)
+    stopped = output.split()
+    assert stopped[0] == "STOPPED" and int(stopped[1]) < 32 and stopped[2] == "11", output  # EAGAIN
+    assert subprocess.run(["true"]).returncode == 0
+    assert "still here" in inside(workspace, "print('still here')")
+    deadline = time.monotonic() + 5
+    while nobody_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert nobody_processes() == 0
+
+
+DETACHED = """\
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(1)
+        open(sys.argv[1], "w").write("outlived")
+        os._exit(0)
+    os._exit(0)
+time.sleep(0.1)
+print("parent done")
+"""
+
+
+@BUBBLEWRAP
+def test_a_detached_grandchild_does_not_outlive_the_run(workspace, tmp_path):
+    marker = workspace / "outlived.txt"
+    script = workspace / "detach.py"
+    script.write_text(DETACHED)
+    free = tmp_path / "free"
+    free.mkdir()
+    subprocess.run([sys.executable, str(script), str(free / "outlived.txt")], check=True)
+    result = run_python([script.name, str(marker)], cwd=workspace)
+    assert result.stdout == "parent done\n"
+    time.sleep(2)
+    assert (free / "outlived.txt").exists()  # outside the sandbox it does outlive its parent
+    assert not marker.exists()
+
+
+SNOOP = """\
+import glob, os
+seen = repr(dict(os.environ))
+for path in ["/proc/1/environ", "/proc/self/environ", *glob.glob("/proc/*/environ")]:
+    try:
+        seen += open(path, "rb").read().decode(errors="replace")
+    except OSError:
+        pass
+print("FOUND" if SECRET in seen else "CLEAN")
+"""
+
+
+@BUBBLEWRAP
+def test_the_parents_environment_cannot_be_read(workspace, monkeypatch):
+    secret = f"sk-ant-confinement-{time.monotonic_ns()}"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    code = f"SECRET = {secret!r}\n" + SNOOP
+    assert outside(workspace, code, env=dict(os.environ)).strip() == "FOUND"
+    assert inside(workspace, code).strip() == "CLEAN"
+    assert "CLEAN" in WorkspaceTools(workspace).run_python(code).text
+
+
+IDENTITY = """\
+import os
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+print(os.getuid(), os.getgid(), os.getgroups(), int(status["CapEff"], 16), int(status["CapBnd"], 16),
+      status["NoNewPrivs"].strip())
+"""
+
+
+@BUBBLEWRAP
+def test_the_child_is_uid_65534_without_capabilities_and_with_no_new_privs(workspace):
+    assert outside(workspace, IDENTITY).split()[0] != "65534" or os.getuid() == 65534
+    assert inside(workspace, IDENTITY).split() == ["65534", "65534", "[]", "0", "0", "1"]
+
+
+@BUBBLEWRAP
+def test_numpy_imports_inside(workspace):
+    assert inside(workspace, "import numpy\nprint(numpy.ones(3).sum())").strip() == "3.0"
+
+
+def test_ci_runs_under_bubblewrap():
+    if not os.environ.get("CI"):
+        pytest.skip("CI is not set: this machine may lack bubblewrap")
+    assert isolation().mechanism == "bubblewrap", isolation()
+
+
+def pack_state() -> dict[str, tuple[int, int]]:
+    files = sorted(p for p in PACKAGE.rglob("*") if p.is_file())
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+def alive_with(mark: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@BUBBLEWRAP
+def test_a_hostile_policy_through_the_real_sdk_escapes_nothing(tmp_path):
+    mark = f"confinement-mark-{time.monotonic_ns()}"
+    before = pack_state()
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "host.sock"))
+        server.listen()
+        policy = sandbox_escape(get_task(), str(REFERENCE), str(PACKAGE), str(tmp_path / "host.sock"), mark)
+
+        async def attempt():
+            with OfflineServer(policies={policy.name: policy}) as offline:
+                client = anthropic.AsyncAnthropic(api_key=offline.api_key, base_url=offline.base_url)
+                return await run_attempt(Backend("offline", client, OFFLINE_LABEL, offline), policy.model,
+                                         tmp_path / "attempt")
+
+        record = asyncio.run(attempt())
+    results = [e["text"] for e in read_transcript(tmp_path / "attempt" / TRANSCRIPT_FILE)
+               if e["kind"] == "tool_result"]
+    assert all("BLOCKED" in text and "ESCAPED" not in text for text in results[:3]), results
+    assert "detached a grandchild" in results[3]
+    assert (record.outcome, record.failure) == ("failed", "variance_ratio")
+    assert record.isolation == record.grade["isolation"] == "bubblewrap"
+    deadline = time.monotonic() + 3
+    while alive_with(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive_with(mark) == []
+    assert pack_state() == before and not (PACKAGE / "escaped.txt").exists()
