@@ -295,7 +295,8 @@ async def run_attempt(
     name = backend.resolve_model(model, index)
     record = AttemptRecord("error", index=index, model=name, backend=backend.name, label=backend.label,
                            task=task.name, task_version=task.version, params=params,
-                           isolation=isolation().mechanism, price_note=price_note(name), directory=str(out_dir))
+                           isolation=isolation().mechanism, price_note=price_note(name),
+                           directory=str(out_dir))
     progress, limit, failure = _Progress(), None, None
     with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log, \
             tempfile.TemporaryDirectory(prefix="attempt-") as tmp:
