@@ -205,7 +205,9 @@ class ContractChecker:
 
     def shape_and_dtype(self) -> Check:
         def test(call, x, y):
-            return None if y.dtype == x.dtype else f"got {y.dtype}{list(y.shape)} for {x.dtype}{list(x.shape)}"
+            if y.dtype == x.dtype:
+                return None
+            return f"got {y.dtype}{list(y.shape)} for {x.dtype}{list(x.shape)}"
 
         problem = self.first_problem([c for c in self.calls if c["role"] != "invalid"], test)
         return Check("shape_and_dtype", problem is None, problem or "kept", "same shape and dtype as x")
@@ -317,8 +319,9 @@ class ContractChecker:
         return _worst("elements_independent", p, stats, "fraction of pairs dropped/kept alike")
 
     def all_checks(self) -> list[Check]:
-        checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(), self.input_unmodified(),
-                  self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(), self.survivor_scale()]
+        checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(),
+                  self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
+                  self.survivor_scale()]
         per_p = [self.per_p(p) for p in self.p_values]
         for i in range(len(PER_P_CHECKS)):  # group by check, then by p
             checks += [at_p[i] for at_p in per_p]

@@ -1,7 +1,5 @@
 """Inverted dropout for NumPy arrays (reference solution)."""
 
-import math
-
 import numpy as np
 
 _rng = np.random.default_rng()
