@@ -39,7 +39,8 @@ def grade_dfs(make_dfs_workspace):
     def grade(variants: dict[str, Files], **options) -> dict[str, GradeResult]:
         paths = {name: make_dfs_workspace(files, name="graded") for name, files in variants.items()}
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {name: pool.submit(grade_workspace, path, TASK, **options) for name, path in paths.items()}
+            futures = {name: pool.submit(grade_workspace, path, TASK, **options)
+                       for name, path in paths.items()}
             return {name: future.result() for name, future in futures.items()}
 
     return grade

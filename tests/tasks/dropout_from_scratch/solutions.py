@@ -161,13 +161,14 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         "p_zero_identity",
         edit(BASE, ("    if not training or", "    if p == 0:\n"
                     "        return x.astype(np.float16).astype(x.dtype)\n    if not training or")), True),
-    "nan_at_p_one": ("p_one_zeros", edit(BASE, ("    if p == 1:\n        return np.zeros_like(x)\n", "")), True),
+    "nan_at_p_one": (
+        "p_one_zeros", edit(BASE, ("    if p == 1:\n        return np.zeros_like(x)\n", "")), True),
     "scale_one_over_sqrt": ("survivor_scale", BUG, True),
     "scale_exponent_0.9": ("survivor_scale", edit(BASE, (SCALE, "* (1 - p) ** -0.9")), True),
     "forgets_the_scale": ("survivor_scale", edit(BASE, (SCALE, "")), True),
     "scale_one_over_p": ("survivor_scale", edit(BASE, (SCALE, "/ p")), True),
-    "scale_wobbles_with_the_value": ("survivor_scale", edit(BASE, (SCALE, SCALE + " * (1 + 1e-5 * np.tanh(x))")),
-                                     True),
+    "scale_wobbles_with_the_value": (
+        "survivor_scale", edit(BASE, (SCALE, SCALE + " * (1 + 1e-5 * np.tanh(x))")), True),
     "keeps_with_probability_p": ("drop_fraction", with_mask("keep = _rng.random(x.shape) < p"), False),
     "repeats_every_other_mask": (
         "fresh_masks",
@@ -182,17 +183,20 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
              ("_rng = np.random.default_rng()\n", "_rng = np.random.default_rng()\n_LAST = {}\n")), True),
     "drops_an_exact_count": (
         "drop_count_spread",
-        with_mask("keep = np.ones(x.size, dtype=bool)\nkeep[_rng.permutation(x.size)[: round(p * x.size)]] = False\n"
+        with_mask("keep = np.ones(x.size, dtype=bool)\n"
+                  "keep[_rng.permutation(x.size)[: round(p * x.size)]] = False\n"
                   "keep = keep.reshape(x.shape)"), True),
     "drops_positive_values_more_often": (
-        "mask_independent_of_values", with_mask("keep = _rng.random(x.shape) >= p + 0.05 * np.sign(x)"), True),
+        "mask_independent_of_values",
+        with_mask("keep = _rng.random(x.shape) >= p + 0.05 * np.sign(x)"), True),
     "drops_the_first_half_more_often": (
         "mask_independent_of_position",
         with_mask("rate = np.where(np.arange(x.size) < x.size // 2, p + 0.04, p - 0.04)\n"
                   "keep = _rng.random(x.size) >= rate\nkeep = keep.reshape(x.shape)"), True),
     "neighbours_share_a_mask": (
         "elements_independent",
-        with_mask("half = _rng.random((x.size + 1) // 2) >= p\nkeep = np.repeat(half, 2)[: x.size].reshape(x.shape)"),
+        with_mask("half = _rng.random((x.size + 1) // 2) >= p\n"
+                  "keep = np.repeat(half, 2)[: x.size].reshape(x.shape)"),
         True),
     "row_pairs_share_a_mask": (
         "elements_independent",

@@ -15,8 +15,10 @@ from task_lib.tasks.dropout_from_scratch.checks import PER_P_CHECKS, draw_shapes
 from .solutions import BASE, CORRECT, MUTANTS
 from .task_files import REFERENCE, SOLUTION_FILE, STUB, TEST_FILE, VISIBLE_TESTS
 
-DETERMINISTIC_CHECKS = ["test_file_unchanged", "call_error", "rejects_invalid_p", "shape_and_dtype",
-                        "input_unmodified", "eval_identity", "p_zero_identity", "p_one_zeros", "survivor_scale"]
+DETERMINISTIC_CHECKS = [
+    "test_file_unchanged", "call_error", "rejects_invalid_p", "shape_and_dtype", "input_unmodified",
+    "eval_identity", "p_zero_identity", "p_one_zeros", "survivor_scale",
+]  # fmt: skip
 CHECK_NAMES = DETERMINISTIC_CHECKS + list(PER_P_CHECKS)
 
 
@@ -138,6 +140,7 @@ def test_plan_calls_every_checked_p_n_calls_times():
 @pytest.mark.parametrize(("source", "code"), [(REFERENCE, 0), (STUB, 1)])
 def test_visible_tests_run_as_a_script(make_dfs_workspace, source, code):
     workspace = make_dfs_workspace({SOLUTION_FILE: source})
-    run = subprocess.run([sys.executable, TEST_FILE], cwd=workspace, capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, TEST_FILE], cwd=workspace, capture_output=True, text=True,
+                         timeout=60)
     assert run.returncode == code, run.stdout + run.stderr
     assert ("0 failed" in run.stdout) == (code == 0)
