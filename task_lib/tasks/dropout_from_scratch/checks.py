@@ -159,7 +159,8 @@ class ContractChecker:
     def output(self, name: str) -> np.ndarray | str:
         """The output of call `name`, or why there is none."""
         if name in self.errors:
-            return f"raised or returned wrongly: {self.errors[name]}"
+            error = self.errors[name]
+            return error if error.startswith("returned") else f"raised {error}"
         out = self.outputs.get(name)
         if not isinstance(out, np.ndarray):
             return "no output"

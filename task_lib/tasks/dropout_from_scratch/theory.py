@@ -47,3 +47,13 @@ def drop_fraction_interval(p: float, alpha: float) -> tuple[float, float]:
     from . import power
 
     return power.thresholds(p, alpha)["drop_fraction"]
+
+
+def scale_verdict(p: float, exponent: float) -> dict[str, float | bool]:
+    """What the grader's survivor-scale check sees for survivors scaled by (1-p)^-exponent at p: the
+    expected output over x, the relative error of y/x against 1/(1-p), and whether float32 passes."""
+    from . import design
+
+    error = abs(mean_ratio(p, exponent=exponent) - 1)
+    return {"mean_ratio": mean_ratio(p, exponent=exponent), "relative_error": error,
+            "passes_float32": error <= design.SCALE_RTOL["float32"]}
