@@ -11,8 +11,8 @@ from task_lib.task import Task
 
 from . import design
 
-SHAPE_WORDS = ("1 to 4 dimensions: a 1-D one of odd length up to 999, a 2-D, a 3-D and a 4-D one with sides "
-               "from 1 to 12, and a 2-D one of up to 20,000 elements")
+SHAPE_WORDS = ("a 1-D one of odd length up to 999, a 2-D, a 3-D and a 4-D one with sides from 1 to 12, and a "
+               "2-D one of up to 20,000 elements")
 
 
 def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:

@@ -125,7 +125,6 @@ def false_pass_bounds() -> dict[str, float]:
     """Upper bounds on the probability that each nearest wrong solution passes a whole grade."""
     n, calls = stat_size(), design.N_CALLS
     rtol = min(design.SCALE_RTOL.values())
-    low, high = design.FRESH_P_RANGE
     grid = checkable_p()
 
     def deterministic(scale_at) -> float:
@@ -147,5 +146,4 @@ def false_pass_bounds() -> dict[str, float]:
             "scale (1-p)^-0.9": deterministic(lambda p: (1 - p) ** -0.9),
             "keeps with probability p": keep_with_p(),
             "exact-count masks": 0.0 if design.COUNT_SLACK >= 1 else 1.0,
-            "repeated or shifted masks": repeated_mask(),
-            "fresh p range": 0.0 if 0 < low < high < 1 else 1.0}
+            "repeated or shifted masks": repeated_mask()}

@@ -42,13 +42,6 @@ def standard_error(p: float, n: int, name: str = "inverted") -> float:
     return scale_of(p, name) * math.sqrt(p * (1 - p) / n)
 
 
-def drop_fraction_interval(p: float, alpha: float) -> tuple[float, float]:
-    """The grader's acceptance interval for the pooled drop fraction at p, at tail budget alpha."""
-    from . import power
-
-    return power.thresholds(p, alpha)["drop_fraction"]
-
-
 def scale_verdict(p: float, exponent: float) -> dict[str, float | bool]:
     """What the grader's survivor-scale check sees for survivors scaled by (1-p)^-exponent at p: the
     expected output over x, the relative error of y/x against 1/(1-p), and whether float32 passes."""
