@@ -81,9 +81,15 @@ def drive(plan, inputs, report, outputs, progress):
         rejections[name] = "returned"
         if not isinstance(result, np.ndarray):
             errors[name] = f"returned {type(result).__name__}, not a numpy array"
-        elif result.dtype.hasobject:
+            continue
+        try:  # a plain copy: a subclass's overrides (of dtype, ==, ...) stay behind
+            result = np.array(result, copy=True, subok=False)
+        except Exception as exc:
+            errors[name] = "returned an array that cannot be copied: " + _error(exc)
+            continue
+        if result.dtype.hasobject:
             errors[name] = "returned an array of Python objects"
         else:
-            outputs[name] = np.array(result, copy=True, subok=False)
+            outputs[name] = result
     report["call_errors"] = errors
     report["rejections"] = rejections
