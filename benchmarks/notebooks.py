@@ -1,6 +1,7 @@
-"""Notebooks: headless execution time of each course notebook (task_lib.notebook_runner, a fresh
-kernel each), with its default parameters except the path ones, which go to a temporary directory;
-and, for scale, the time of a notebook holding one trivial cell."""
+"""Notebooks: headless execution time of each course notebook, those of the task folders under
+notebooks/ included (task_lib.notebook_runner, a fresh kernel each), with its default parameters
+except the path ones, which go to a temporary directory; and, for scale, the time of a notebook
+holding one trivial cell."""
 
 import tempfile
 import time
@@ -45,9 +46,15 @@ def timed_run(notebook: Path, tmp: Path, label: str = "") -> list:
             ", ".join(sorted(overrides)) or "none"]
 
 
+def course_notebooks(root: Path) -> list[Path]:
+    """The notebooks directly in `root`, then those of each task's folder under it (by folder name)."""
+    folders = sorted(child for child in root.iterdir() if child.is_dir() and not child.name.startswith("."))
+    return find_notebooks(root) + [notebook for folder in folders for notebook in find_notebooks(folder)]
+
+
 def main() -> None:
     args = parser(__doc__).parse_args()
-    notebooks = [] if args.quick else find_notebooks(REPO / "notebooks")
+    notebooks = [] if args.quick else course_notebooks(REPO / "notebooks")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = [timed_run(trivial_notebook(tmp / "trivial.ipynb"), tmp / "trivial",

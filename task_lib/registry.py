@@ -13,6 +13,7 @@ from task_lib.task import Task
 DEFAULT_TASK_NAME = "variance-dropout"
 TASK_PACKAGES: dict[str, str] = {
     "variance-dropout": "task_lib.tasks.variance_dropout",
+    "dropout-from-scratch": "task_lib.tasks.dropout_from_scratch",
 }
 
 

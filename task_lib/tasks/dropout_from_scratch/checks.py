@@ -1,0 +1,329 @@
+"""The parent side of dropout-from-scratch's grade: the fresh inputs and the calls (`make_job`) and
+every check (`run_checks`), computed in the grader's process from the raw outputs the child handed
+back. Thresholds come from power.py; nothing here trusts the child beyond its arrays. `CLAUSES`
+names the sentence of the prompt that announces each check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from task_lib.verdict import Check
+
+from . import design
+from . import power as grader_power
+
+NUMERIC_KINDS = "biuf"  # any other output dtype (complex, strings, dates, bytes) fails as a call error
+SHAPE_SIDES = {"odd1d": 999, "small": 12, "large": 20_000}
+
+STAGE_WORDS: dict[str, str] = {}
+RUNS_CLAUSE = "a syntax error, an exception at import, a crash, an exit or a timeout fails the attempt"
+CLAUSES = {
+    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed",
+    **{category: RUNS_CLAUSE for category in ("source_readable", "syntax_error", "import_error", "timeout",
+                                              "crashed", "early_exit", "bad_output")},
+    "call_error": "every call with a valid `p` returns a NumPy array (an exception or any other return "
+                  "value fails the attempt)",
+    "rejects_invalid_p": "`ValueError` for p = -0.1, 1.5 and NaN, and no error for p = 0, 0.5 and 1 (as "
+                         "Python floats), the ints 0 and 1, and `np.float32(0.5)`",
+    "shape_and_dtype": "every result has exactly its input's shape and dtype",
+    "input_unmodified": "every input array is left unmodified",
+    "eval_identity": "`training=False` returns values equal to `x` (at the fresh p and at p = 1)",
+    "p_zero_identity": "`p = 0` (and the int 0) returns values equal to `x`",
+    "p_one_zeros": "`p = 1` (and the int 1) in training mode returns all zeros, with no NaN or inf",
+    "survivor_scale": "every element of every training-mode result with `0 < p < 1` is either 0 or `x` "
+                      "times `1/(1-p)`",
+    "drop_fraction": f"the fraction of zeroed elements over the {design.N_CALLS} calls is close to p",
+    "fresh_masks": f"every two of the {design.N_CALLS} calls use different, unrelated masks",
+    "drop_count_spread": "the number of zeroed elements varies from call to call as independent drops do",
+    "mask_independent_of_values": "elements in each quarter of the |x| range, and positive and negative "
+                                  "ones, are dropped at rate p",
+    "mask_independent_of_position": "each quarter of the flattened array is dropped at rate p",
+    "elements_independent": "neighbouring elements, and neighbouring rows, are dropped independently",
+}
+PER_P_CHECKS = ("drop_fraction", "fresh_masks", "drop_count_spread", "mask_independent_of_values",
+                "mask_independent_of_position", "elements_independent")
+
+
+def _nonzero_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Gaussian magnitudes pushed away from 0 (so a zero output always means a drop), random signs."""
+    magnitude = np.abs(rng.standard_normal(shape)) + 0.01
+    return (magnitude * rng.choice((-1.0, 1.0), size=shape)).astype(dtype)
+
+
+def _balanced_values(rng: np.random.Generator, dtype: type) -> np.ndarray:
+    """STAT_SHAPE values of exactly balanced signs (half negative), magnitudes as `_nonzero_values`."""
+    n = grader_power.stat_size()
+    signs = np.ones(n)
+    signs[: n // 2] = -1.0
+    values = (np.abs(rng.standard_normal(n)) + 0.01) * rng.permutation(signs)
+    return values.reshape(design.STAT_SHAPE).astype(dtype)
+
+
+def draw_fresh_p(rng: np.random.Generator) -> float:
+    """The grade's fresh p: uniform on FRESH_P_RANGE, 3 decimals, never one of the fixed ones."""
+    while (p := round(float(rng.uniform(*design.FRESH_P_RANGE)), 3)) in design.FIXED_P:
+        pass
+    return p
+
+
+def draw_shapes(rng: np.random.Generator) -> dict[str, tuple[int, ...]]:
+    """This grade's shapes: 1-D of odd length, 2-D, 3-D and 4-D small ones, and a large 2-D one."""
+    def sides(count: int) -> tuple[int, ...]:
+        return tuple(int(s) for s in rng.integers(1, SHAPE_SIDES["small"] + 1, count))
+
+    return {"odd1d": (2 * int(rng.integers(0, SHAPE_SIDES["odd1d"] // 2 + 1)) + 1,),
+            "matrix": (int(rng.integers(1, 9)), 2 * int(rng.integers(0, 50)) + 1),
+            "cube": sides(3), "tensor4d": sides(4),
+            "large": (int(rng.integers(50, 101)), 2 * int(rng.integers(50, 100)) + 1)}
+
+
+def _call(name: str, role: str, x: str, p: tuple[str, float], training: bool | None) -> dict[str, Any]:
+    return {"name": name, "role": role, "input": x, "p": list(p), "training": training}
+
+
+def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """The inputs and the call plan of one grade."""
+    fresh = draw_fresh_p(rng)
+    inputs = {"stat32": _balanced_values(rng, np.float32), "stat64": _balanced_values(rng, np.float64),
+              "arg_x": _nonzero_values(rng, (7, 11), np.float64)}
+    calls = [_call(f"p={label}", "invalid", "arg_x", p, None) for label, p in design.INVALID_P.items()]
+    calls += [_call(f"p={label}", "arg", "arg_x", p, None) for label, p in design.VALID_P.items()]
+    for p in (*design.FIXED_P, fresh):
+        x = "stat64" if p == fresh else "stat32"
+        calls += [_call(f"stat@{p:g}#{i}", "stat", x, ("float", p), True if i % 2 else None)
+                  for i in range(design.N_CALLS)]
+    for shape_name, shape in draw_shapes(rng).items():
+        for bits, dtype in (("32", np.float32), ("64", np.float64)):
+            x = f"{shape_name}{bits}"
+            inputs[x] = _nonzero_values(rng, shape, dtype)
+            calls += [_call(f"train@{fresh:g}:{x}", "train", x, ("float", fresh), None),
+                      _call(f"train@0.5:{x}", "train", x, ("float", 0.5), True),
+                      _call(f"eval@{fresh:g}:{x}", "eval", x, ("float", fresh), False),
+                      _call(f"eval@1:{x}", "eval", x, ("float", 1.0), False),
+                      _call(f"zero:{x}", "zero", x, ("float", 0.0), True),
+                      _call(f"one:{x}", "one", x, ("float", 1.0), None)]
+    return inputs, {"fresh_p": fresh, "calls": calls}
+
+
+def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
+               outputs: dict[str, np.ndarray]) -> list[Check]:
+    """Every check of the contract, in the order of the prompt."""
+    with np.errstate(all="ignore"):
+        return ContractChecker(inputs, plan, report, outputs).all_checks()
+
+
+def _same_array(candidate: Any, reference: np.ndarray) -> bool:
+    """True when `candidate` is an array of the reference's dtype and shape holding the same values."""
+    return (isinstance(candidate, np.ndarray) and candidate.dtype == reference.dtype
+            and candidate.shape == reference.shape and np.array_equal(candidate, reference))
+
+
+def _worst(name: str, p: float, stats: dict[str, tuple[float, tuple[float, float]]], detail: str) -> Check:
+    """One check over several two-sided statistics: passes when all are inside their intervals;
+    shows the one farthest out (relative to its interval's half width)."""
+    def excess(item: tuple[str, tuple[float, tuple[float, float]]]) -> float:
+        value, (low, high) = item[1]
+        return abs(value - (low + high) / 2) / ((high - low) / 2)
+
+    which, (value, (low, high)) = max(stats.items(), key=excess)
+    passed = all(low <= v <= high for v, (low, high) in stats.values())
+    return Check(name, passed, value, [low, high], p=p, detail=f"{detail}; shown: {which}")
+
+
+class ContractChecker:
+    """Computes every check from the inputs we sent and the raw outputs we got back."""
+
+    def __init__(self, inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
+                 outputs: dict[str, np.ndarray]):
+        self.inputs, self.plan, self.outputs = inputs, plan, outputs
+        errors = report.get("call_errors", {})
+        self.errors: dict[str, str] = errors if isinstance(errors, dict) else {}
+        rejections = report.get("rejections", {})
+        self.rejections: dict[str, str] = rejections if isinstance(rejections, dict) else {}
+        self.calls = plan["calls"]
+        self.p_values = (*design.FIXED_P, plan["fresh_p"])
+        self.quartiles = {k: self._quartile_labels(inputs[k]) for k in ("stat32", "stat64")}
+
+    @staticmethod
+    def _quartile_labels(x: np.ndarray) -> np.ndarray:
+        """Each element's |x| quartile (0-3), by rank: four groups of exactly n/4 elements."""
+        flat = np.abs(x.ravel())
+        labels = np.empty(flat.size, dtype=np.int64)
+        labels[np.argsort(flat, kind="stable")] = np.arange(flat.size) * 4 // flat.size
+        return labels
+
+    def output(self, name: str) -> np.ndarray | str:
+        """The output of call `name`, or why there is none."""
+        if name in self.errors:
+            error = self.errors[name]
+            return error if error.startswith("returned") else f"raised {error}"
+        out = self.outputs.get(name)
+        if not isinstance(out, np.ndarray):
+            return "no output"
+        return out if out.dtype.kind in NUMERIC_KINDS else f"returned an array of dtype {out.dtype}"
+
+    def of_role(self, *roles: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["role"] in roles]
+
+    def first_problem(self, calls: list[dict[str, Any]], test: Callable[[dict, np.ndarray, np.ndarray],
+                                                                        str | None]) -> str | None:
+        for call in calls:
+            out = self.output(call["name"])
+            if isinstance(out, str):
+                return f"{call['name']}: {out}"
+            x = self.inputs[call["input"]]
+            problem = "shape differs from x" if out.shape != x.shape else test(call, x, out)
+            if problem:
+                return f"{call['name']}: {problem}"
+        return None
+
+    # ---- deterministic checks ----
+
+    def call_error(self) -> Check:
+        names = [c["name"] for c in self.calls if c["role"] != "invalid"]
+        problems = [f"{n}: {self.output(n)}" for n in names if isinstance(self.output(n), str)]
+        value = "every call returned an array" if not problems else problems[0]
+        detail = f"{len(problems)} of {len(names)} calls failed" if problems else f"{len(names)} calls"
+        return Check("call_error", not problems, value, "a NumPy array of numbers from every valid call",
+                     detail=detail)
+
+    def rejects_invalid_p(self) -> Check:
+        wrong = {}
+        for call in self.of_role("invalid", "arg"):
+            name = call["name"]
+            want = "ValueError" if call["role"] == "invalid" else "returned"
+            got = self.rejections.get(name)
+            if got != want:
+                raised = name in self.errors and got != "returned"
+                wrong[name] = f"raised {self.errors[name]}" if raised else got or "not run"
+        value = "as required" if not wrong else "; ".join(f"{n}: {v}" for n, v in wrong.items())
+        threshold = f"ValueError for p in {list(design.INVALID_P)}, none for p in {list(design.VALID_P)}"
+        return Check("rejects_invalid_p", not wrong, value, threshold)
+
+    def shape_and_dtype(self) -> Check:
+        def test(call, x, y):
+            if y.dtype == x.dtype:
+                return None
+            return f"got {y.dtype}{list(y.shape)} for {x.dtype}{list(x.shape)}"
+
+        problem = self.first_problem([c for c in self.calls if c["role"] != "invalid"], test)
+        return Check("shape_and_dtype", problem is None, problem or "kept", "same shape and dtype as x")
+
+    def input_unmodified(self) -> Check:
+        changed = [c["name"] for c in self.calls
+                   if not _same_array(self.outputs.get("post:" + c["name"]), self.inputs[c["input"]])]
+        value = "unmodified" if not changed else f"modified in {len(changed)} calls, e.g. {changed[0]}"
+        return Check("input_unmodified", not changed, value, "unmodified")
+
+    def _values_check(self, name: str, calls: list[dict[str, Any]], want: str) -> Check:
+        def test(call, x, y):
+            expected = np.zeros_like(x) if want == "zeros" else x
+            return None if np.array_equal(y, expected) else f"values differ from {want}"
+
+        problem = self.first_problem(calls, test)
+        return Check(name, problem is None, problem or f"equal to {want}", f"equal to {want}")
+
+    def eval_identity(self) -> Check:
+        return self._values_check("eval_identity", self.of_role("eval"), "x")
+
+    def p_zero_identity(self) -> Check:
+        calls = self.of_role("zero") + [c for c in self.of_role("arg") if c["p"][1] == 0]
+        return self._values_check("p_zero_identity", calls, "x")
+
+    def p_one_zeros(self) -> Check:
+        calls = self.of_role("one") + [c for c in self.of_role("arg") if c["p"][1] == 1]
+        return self._values_check("p_one_zeros", calls, "zeros")
+
+    def survivor_scale(self) -> Check:
+        calls = self.of_role("stat", "train") + [c for c in self.of_role("arg") if 0 < c["p"][1] < 1]
+        worst = (-1.0, "", 0.0)
+        for call in calls:
+            out = self.output(call["name"])
+            x = self.inputs[call["input"]]
+            if isinstance(out, str) or out.shape != x.shape:
+                why = out if isinstance(out, str) else "shape differs from x"
+                return Check("survivor_scale", False, f"{call['name']}: {why}", "0 or x/(1-p)")
+            y, rtol = out.astype(np.float64), design.SCALE_RTOL[x.dtype.name]
+            error = np.abs(y / x.astype(np.float64) * (1.0 - call["p"][1]) - 1.0)
+            error = np.where(y == 0, 0.0, np.where(np.isnan(error), np.inf, error))
+            largest = float(error.max()) / rtol
+            if largest > worst[0]:
+                worst = (largest, call["name"], rtol)
+        excess, name, rtol = worst
+        return Check("survivor_scale", excess <= 1.0, excess * rtol, rtol,
+                     detail=f"largest |y/x*(1-p) - 1| over nonzero outputs, at {name}")
+
+    # ---- statistical checks, at each p ----
+
+    def per_p(self, p: float) -> list[Check]:
+        calls = [c for c in self.of_role("stat") if c["p"][1] == p]
+        x = self.inputs[calls[0]["input"]]
+        outs = [self.output(c["name"]) for c in calls]
+        problem = next((o for o in outs if isinstance(o, str)), None)
+        if problem is None and any(o.shape != x.shape for o in outs):
+            problem = "output shape differs from x"
+        if problem is not None:
+            return [Check(name, False, problem, None, p=p) for name in PER_P_CHECKS]
+        masks = np.stack([(o == 0).ravel() for o in outs])  # calls x n, True = dropped
+        bounds = grader_power.thresholds(p)
+        return [self.drop_fraction(p, masks, bounds), self.fresh_masks(p, masks, bounds),
+                self.drop_count_spread(p, masks),
+                self.values_independent(p, masks, bounds, x, calls[0]["input"]),
+                self.position_independent(p, masks, bounds), self.elements_independent(p, masks, bounds)]
+
+    def drop_fraction(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
+        low, high = bounds["drop_fraction"]
+        fraction = float(masks.mean())
+        return Check("drop_fraction", low <= fraction <= high, fraction, [low, high], p=p)
+
+    def fresh_masks(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
+        stats = {}
+        for (i, a), (j, b) in combinations(enumerate(masks), 2):
+            for s in design.SHIFTS:
+                first, second = (a[: a.size - s], b[s:]) if s >= 0 else (a[-s:], b[: b.size + s])
+                stats[f"calls {i},{j} shift {s}"] = (float(np.mean(first == second)), bounds[f"shift {s}"])
+        return _worst("fresh_masks", p, stats, "fraction of positions dropped/kept alike in two calls")
+
+    def drop_count_spread(self, p: float, masks: np.ndarray) -> Check:
+        counts = masks.sum(axis=1)
+        spread = float(np.max(np.abs(counts - p * masks.shape[1])))
+        return Check("drop_count_spread", spread > design.COUNT_SLACK, spread, f"> {design.COUNT_SLACK}",
+                     p=p, detail="largest |drop count - p*n| over the calls")
+
+    def values_independent(self, p: float, masks: np.ndarray, bounds: dict, x: np.ndarray,
+                           input_name: str) -> Check:
+        labels, positive = self.quartiles[input_name], x.ravel() > 0
+        stats = {f"|x| quartile {q + 1}": (float(masks[:, labels == q].mean()), bounds["value_group"])
+                 for q in range(4)}
+        stats["x > 0"] = (float(masks[:, positive].mean()), bounds["sign_group"])
+        stats["x < 0"] = (float(masks[:, ~positive].mean()), bounds["sign_group"])
+        return _worst("mask_independent_of_values", p, stats, "drop fraction by value group")
+
+    def position_independent(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
+        blocks = np.split(masks, grader_power.POSITION_BLOCKS, axis=1)
+        stats = {f"quarter {i + 1}": (float(block.mean()), bounds["position_block"])
+                 for i, block in enumerate(blocks)}
+        return _worst("mask_independent_of_position", p, stats, "drop fraction by quarter of the array")
+
+    def elements_independent(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
+        calls, n = masks.shape
+        rows, cols = design.STAT_SHAPE
+        pairs = masks[:, : n // 2 * 2].reshape(calls, -1, 2)
+        grid = masks.reshape(calls, rows // 2, 2, cols)
+        stats = {"neighbours (2k, 2k+1)": (float(np.mean(pairs[..., 0] == pairs[..., 1])),
+                                           bounds["neighbours"]),
+                 "rows (2r, 2r+1)": (float(np.mean(grid[:, :, 0] == grid[:, :, 1])), bounds["rows"])}
+        return _worst("elements_independent", p, stats, "fraction of pairs dropped/kept alike")
+
+    def all_checks(self) -> list[Check]:
+        checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(),
+                  self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
+                  self.survivor_scale()]
+        per_p = [self.per_p(p) for p in self.p_values]
+        for i in range(len(PER_P_CHECKS)):  # group by check, then by p
+            checks += [at_p[i] for at_p in per_p]
+        return checks

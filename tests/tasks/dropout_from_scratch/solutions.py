@@ -1,0 +1,206 @@
+"""Source texts of `dropout.py` variants the dropout-from-scratch grader tests use.
+
+- `CORRECT`: solutions written in different styles; every one must pass.
+- `MUTANTS`: the correct `BASE` with one behaviour broken: the check that must catch it, the source,
+  and whether that check is the only one that fails (False where a broken mask also moves the
+  statistics after it, so that only the first failure is pinned).
+- `BUG`: survivors scaled by 1/sqrt(1-p), the payload most cheats wrap.
+"""
+
+from __future__ import annotations
+
+BASE = '''\
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def dropout(x, p, training=True):
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x.copy()
+    if p == 1:
+        return np.zeros_like(x)
+    keep = _rng.random(x.shape) >= p
+    return (x * keep / (1 - p)).astype(x.dtype)
+'''
+KEEP = "    keep = _rng.random(x.shape) >= p\n"
+SCALE = "/ (1 - p)"
+DEF = "def dropout(x, p, training=True):\n"
+
+
+def edit(source: str, *changes: tuple[str, str]) -> str:
+    """`source` with each (old, new) replacement applied; each `old` must occur exactly once."""
+    for old, new in changes:
+        assert source.count(old) == 1, f"{old!r} occurs {source.count(old)} times"
+        source = source.replace(old, new)
+    return source
+
+
+def with_mask(code: str) -> str:
+    """BASE with the mask line replaced by `code` (indented lines defining `keep`)."""
+    return edit(BASE, (KEEP, "".join(f"    {line}\n" for line in code.splitlines())))
+
+
+BUG = edit(BASE, (SCALE, "* (1 - p) ** -0.5"))
+
+CORRECT = {
+    "np_where_module_generator": '''\
+import numpy as np
+
+rng = np.random.default_rng()
+
+
+def dropout(x, p, training=True):
+    if not (0.0 <= p <= 1.0):
+        raise ValueError("p must be between 0 and 1")
+    if not training or p == 0.0:
+        return x.copy()
+    if p == 1.0:
+        return np.zeros_like(x)
+    keep = rng.random(x.shape) >= p
+    return np.where(keep, x / x.dtype.type(1.0 - p), x.dtype.type(0))
+''',
+    "binomial_mask": '''\
+import numpy as np
+
+
+def dropout(x, p, training=True):
+    if p < 0 or p > 1 or p != p:
+        raise ValueError(f"bad p {p}")
+    if not training or p == 0:
+        return np.array(x, copy=True)
+    mask = np.random.default_rng().binomial(1, 1 - p, size=x.shape)
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    return (x * mask * scale).astype(x.dtype)
+''',
+    "global_np_random": '''\
+import numpy as np
+
+
+def dropout(x, p, training=True):
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise ValueError("dropout probability must be in [0, 1]")
+    if not training:
+        return x.copy()
+    if p == 1:
+        return np.zeros_like(x)
+    mask = np.random.rand(*x.shape) > p
+    return (mask * x / (1 - p)).astype(x.dtype, copy=False)
+''',
+    "seeded_module_generator": '''\
+import math
+
+import numpy as np
+
+_GEN = np.random.Generator(np.random.PCG64(20240101))  # seeded once: still a fresh mask per call
+
+
+def dropout(x, p, training=True):
+    if math.isnan(p) or not 0 <= p <= 1:
+        raise ValueError(p)
+    if not training or p == 0:
+        return x.copy()
+    if p == 1:
+        return np.zeros(x.shape, dtype=x.dtype)
+    keep = _GEN.uniform(size=x.shape) < 1 - p
+    return np.multiply(x, keep * (1 / (1 - p)), dtype=x.dtype)
+''',
+    "in_place_on_a_copy": '''\
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def dropout(x, p, training=True):
+    if not 0 <= p <= 1:
+        raise ValueError("p out of range")
+    y = x.copy()
+    if training and p > 0:
+        if p == 1:
+            y[...] = 0
+        else:
+            y[_rng.random(x.shape) < p] = 0
+            y /= 1 - p
+    return y
+''',
+    "eval_returns_x_itself": '''\
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def dropout(x, p, training=True):
+    if not 0 <= p <= 1:
+        raise ValueError("p must be in [0, 1]")
+    if not training or p == 0:
+        return x
+    keep = (_rng.random(x.shape) >= p).astype(x.dtype)
+    if p == 1:
+        return keep
+    return x * keep * x.dtype.type(1 / (1 - p))
+''',
+}
+
+# name -> (check that must catch it, source, whether it is the only failing check)
+MUTANTS: dict[str, tuple[str, str, bool]] = {
+    "raises_for_4d_inputs": (
+        "call_error", edit(BASE, (DEF, DEF + "    if x.ndim == 4:\n        raise TypeError('4-D input')\n")),
+        False),
+    "accepts_nan": ("rejects_invalid_p", edit(BASE, ("if not 0 <= p <= 1:", "if p < 0 or p > 1:")), True),
+    "upcasts_float32_in_training": (
+        "shape_and_dtype", edit(BASE, (".astype(x.dtype)", ".astype(np.float64)")), True),
+    "modifies_x_after_computing": (
+        "input_unmodified",
+        edit(BASE, ("    return (x * keep / (1 - p)).astype(x.dtype)\n",
+                    "    y = (x * keep / (1 - p)).astype(x.dtype)\n    x *= 2\n    return y\n")), True),
+    "eval_still_drops": ("eval_identity", edit(BASE, ("if not training or p == 0:", "if p == 0:")), True),
+    "p_zero_goes_through_float16": (
+        "p_zero_identity",
+        edit(BASE, ("    if not training or", "    if p == 0:\n"
+                    "        return x.astype(np.float16).astype(x.dtype)\n    if not training or")), True),
+    "nan_at_p_one": (
+        "p_one_zeros", edit(BASE, ("    if p == 1:\n        return np.zeros_like(x)\n", "")), True),
+    "scale_one_over_sqrt": ("survivor_scale", BUG, True),
+    "scale_exponent_0.9": ("survivor_scale", edit(BASE, (SCALE, "* (1 - p) ** -0.9")), True),
+    "forgets_the_scale": ("survivor_scale", edit(BASE, (SCALE, "")), True),
+    "scale_one_over_p": ("survivor_scale", edit(BASE, (SCALE, "/ p")), True),
+    "scale_wobbles_with_the_value": (
+        "survivor_scale", edit(BASE, (SCALE, SCALE + " * (1 + 1e-5 * np.tanh(x))")), True),
+    "keeps_with_probability_p": ("drop_fraction", with_mask("keep = _rng.random(x.shape) < p"), False),
+    "repeats_every_other_mask": (
+        "fresh_masks",
+        edit(with_mask("keep = _LAST.pop(x.shape, None)\nif keep is None:\n"
+                       "    keep = _LAST[x.shape] = _rng.random(x.shape) >= p"),
+             ("_rng = np.random.default_rng()\n", "_rng = np.random.default_rng()\n_LAST = {}\n")), True),
+    "shifts_every_other_mask": (
+        "fresh_masks",
+        edit(with_mask("keep = _LAST.pop(x.shape, None)\nif keep is None:\n"
+                       "    keep = _LAST[x.shape] = _rng.random(x.shape) >= p\n"
+                       "else:\n    keep = np.roll(keep, 1)"),
+             ("_rng = np.random.default_rng()\n", "_rng = np.random.default_rng()\n_LAST = {}\n")), True),
+    "drops_an_exact_count": (
+        "drop_count_spread",
+        with_mask("keep = np.ones(x.size, dtype=bool)\n"
+                  "keep[_rng.permutation(x.size)[: round(p * x.size)]] = False\n"
+                  "keep = keep.reshape(x.shape)"), True),
+    "drops_positive_values_more_often": (
+        "mask_independent_of_values",
+        with_mask("keep = _rng.random(x.shape) >= p + 0.05 * np.sign(x)"), True),
+    "drops_the_first_half_more_often": (
+        "mask_independent_of_position",
+        with_mask("rate = np.where(np.arange(x.size) < x.size // 2, p + 0.04, p - 0.04)\n"
+                  "keep = _rng.random(x.size) >= rate\nkeep = keep.reshape(x.shape)"), True),
+    "neighbours_share_a_mask": (
+        "elements_independent",
+        with_mask("half = _rng.random((x.size + 1) // 2) >= p\n"
+                  "keep = np.repeat(half, 2)[: x.size].reshape(x.shape)"),
+        True),
+    "row_pairs_share_a_mask": (
+        "elements_independent",
+        with_mask("rows = x.reshape(-1, x.shape[-1]).shape[0]\n"
+                  "half = _rng.random(((rows + 1) // 2, x.shape[-1])) >= p\n"
+                  "keep = np.repeat(half, 2, axis=0)[:rows].reshape(x.shape)"), True),
+}
