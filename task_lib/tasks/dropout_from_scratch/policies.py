@@ -128,3 +128,6 @@ CALIBRATION_MIX: tuple[str, ...] = (
     "submit_bug",
 )
 """An honest mix for offline calibration: 3 of its 10 policies pass."""
+
+OFFLINE_DEMO_POLICY = "upcasts_float32"
+"""The policy the attempt notebook plays offline: right about the values, wrong about the dtype."""
