@@ -1,4 +1,5 @@
-"""Shared fixtures: workspaces built from file texts, and grading many of them once, concurrently."""
+"""Shared fixtures: workspaces of a task (default variance-dropout) built from file texts, and
+grading many of them once, concurrently."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from task_lib.grader import GradeResult, grade_workspace
+from task_lib.task import Task
 from task_lib.workspace import create_workspace
 
 Files = dict[str, str | bytes]
@@ -15,10 +17,10 @@ Files = dict[str, str | bytes]
 
 @pytest.fixture(scope="session")
 def make_workspace(tmp_path_factory):
-    """Make a starting workspace with some files replaced or added: make_workspace({name: text})."""
+    """Make a starting workspace with some files replaced or added: make_workspace({name: text}, task=...)."""
 
-    def make(files: Files | None = None, name: str = "ws") -> Path:
-        directory = create_workspace(tmp_path_factory.mktemp(name))
+    def make(files: Files | None = None, name: str = "ws", task: Task | None = None) -> Path:
+        directory = create_workspace(tmp_path_factory.mktemp(name), task)
         for filename, content in (files or {}).items():
             path = directory / filename
             if isinstance(content, bytes):
@@ -34,10 +36,11 @@ def make_workspace(tmp_path_factory):
 def grade_many(make_workspace):
     """Grade several workspaces, each once and side by side: {name: files} -> {name: GradeResult}."""
 
-    def grade(variants: dict[str, Files], **options) -> dict[str, GradeResult]:
-        paths = {name: make_workspace(files, name="graded") for name, files in variants.items()}
+    def grade(variants: dict[str, Files], task: Task | None = None, **options) -> dict[str, GradeResult]:
+        paths = {name: make_workspace(files, name="graded", task=task) for name, files in variants.items()}
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {name: pool.submit(grade_workspace, path, **options) for name, path in paths.items()}
+            futures = {name: pool.submit(grade_workspace, path, task, **options)
+                       for name, path in paths.items()}
             return {name: future.result() for name, future in futures.items()}
 
     return grade
