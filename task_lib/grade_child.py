@@ -23,14 +23,19 @@ computes no statistic, and ends with `os._exit` so the candidate's exit handlers
 README.md's grader section names what this cannot stop.
 """
 
-from binascii import a2b_base64 as _from_b64, b2a_base64 as _to_b64
-from json import loads as _json_loads
-from os import _exit as _exit_now, dup as _dup, dup2 as _dup2, write as _write
-from os.path import abspath as _abspath
 import sys as _sys
+from binascii import a2b_base64 as _from_b64
+from binascii import b2a_base64 as _to_b64
+from json import loads as _json_loads
+from os import _exit as _exit_now
+from os import dup as _dup
+from os import dup2 as _dup2
+from os import write as _write
+from os.path import abspath as _abspath
 from sys import addaudithook as _addaudithook
 
-from numpy import array as _np_array, frombuffer as _np_frombuffer
+from numpy import array as _np_array
+from numpy import frombuffer as _np_frombuffer
 
 _BLOCKED_EVENTS = frozenset({
     "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",

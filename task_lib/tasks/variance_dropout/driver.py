@@ -12,7 +12,10 @@ function it uses is bound here, before the candidate is imported.
 import importlib.util
 import sys
 
-from numpy import array as _copy_of, float32 as _float32, float64 as _float64, ndarray as _ndarray
+from numpy import array as _copy_of
+from numpy import float32 as _float32
+from numpy import float64 as _float64
+from numpy import ndarray as _ndarray
 
 _P_TYPES = {"float": float, "int": int, "float32": _float32, "float64": _float64}
 
