@@ -9,7 +9,8 @@ harness's state. Everything below runs before the candidate is imported:
   of its stdin: a JSON header (the plan, the array layout and a fresh random key) and each input
   array in base64. Nothing of the grade is ever written into the working directory;
 - the results channel is the process's original stdout, duplicated to a private descriptor; fd 1
-  is then pointed at stderr, so the candidate's prints land there. Every line the child sends
+  then points to an anonymous file (the candidate's prints are dropped) and fd 0 to /dev/null, as in
+  an ordinary `run_tests` run. Every line the child sends
   starts with the key, which lives only in a local of the running harness frame, so a line forged
   by the candidate (it can guess the descriptor number) is recognised and the grade fails;
 - a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
@@ -27,9 +28,14 @@ import sys as _sys
 from binascii import a2b_base64 as _from_b64
 from binascii import b2a_base64 as _to_b64
 from json import loads as _json_loads
+from os import O_RDONLY as _O_RDONLY
+from os import O_TMPFILE as _O_TMPFILE
+from os import O_WRONLY as _O_WRONLY
 from os import _exit as _exit_now
+from os import devnull as _devnull
 from os import dup as _dup
 from os import dup2 as _dup2
+from os import open as _open
 from os import write as _write
 from os.path import abspath as _abspath
 from sys import addaudithook as _addaudithook
@@ -97,7 +103,11 @@ def _main(stdin):
     header, inputs = _read_job(stdin)
     key = header["key"].encode("ascii")
     channel = _dup(1)
-    _dup2(2, 1)  # the candidate's prints go to stderr
+    _dup2(_open(_devnull, _O_RDONLY), 0)  # stdin as in an ordinary run: /dev/null
+    try:  # the candidate's prints go to an anonymous file, as an ordinary run's go to a file
+        _dup2(_open(".", _O_TMPFILE | _O_WRONLY, 0o600), 1)
+    except OSError:
+        _dup2(2, 1)
 
     def send(kind, payload=b""):
         data = key + b" " + kind + b" " + payload + b"\n"

@@ -129,8 +129,9 @@ def job_text(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> str:
 
 def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
               plan: dict) -> ProbeRun:
-    """Give the started child the candidate's solution files (the only files in its directory) and,
-    on its stdin, our plan and inputs; let it run, and read what it sent on its results channel."""
+    """Give the started child a directory like the workspace it was written in (the candidate's
+    solution files, the other starting files as they started) and, on its stdin, our plan and
+    inputs; let it run, and read what it sent on its results channel."""
     workdir, child = probe
     for name, source in sources.items():
         (workdir / name).write_bytes(source)
@@ -261,6 +262,14 @@ def read_solution(task: Task, workspace: Path) -> dict[str, bytes]:
     return sources
 
 
+def probe_files(task: Task, sources: dict[str, bytes]) -> dict[str, bytes]:
+    """The files of the child's directory: the candidate's solution files, and every other starting
+    file as it started (so the directory looks like the workspace; nothing else of it is copied)."""
+    others = {name: task.starting_text(name).encode("utf-8") for name in task.starting_files
+              if name not in sources}
+    return others | sources
+
+
 def unreadable_source(sources: dict[str, bytes]) -> Check | None:
     """A failed `source_readable` check for the first solution file that is not UTF-8 text."""
     for name, source in sources.items():
@@ -297,7 +306,7 @@ def grade_workspace(
 
         task_checks = task.module("checks")
         inputs, plan = task_checks.make_job(params, np.random.default_rng(seed))
-        run = run_probe(probe, sources, inputs, plan)
+        run = run_probe(probe, probe_files(task, sources), inputs, plan)
     if run.report is None:
         category, message = process_failure(run, task_checks.STAGE_WORDS)
         checks.append(Check(category, False, message, "the solution imports and every call returns"))
