@@ -24,7 +24,6 @@ SHIFTS = (1, -1, "row", "-row")
 VALUE_GROUPS, POSITION_GROUPS, NEIGHBOUR_GROUPS = 6, 8, 4
 COUNT_WINDOW_SIGMAS = 0.25  # drop_count_spread: a call's count within this many sd of p*n is "exact"
 SCALE_SPREAD_LIMIT = 1e-6  # relative spread of y/x over survivors: float32 rounding is ~1e-7
-SCALE_TOLERANCE = 1e-5  # expected_variance: factor^2 * (1-p) within 1 +- this
 # Small inputs of fresh shapes for the shape, dtype and identity checks: a float32 array of 3
 # dimensions and a float64 array of 4, every side odd and drawn in SMALL_SIDES, and a 1-element array.
 SMALL_SIDES = (1, 7)
