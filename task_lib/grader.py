@@ -95,10 +95,12 @@ def remove_tree(path: Path) -> None:
     files, FIFOs, symlinks); never raises."""
     with contextlib.suppress(OSError):
         os.chmod(path, 0o700)
-    for root, dirs, _ in os.walk(path):
+    for root, dirs, _ in os.walk(path):  # top-down: each directory is unlocked before it is listed
         for name in dirs:
+            inner = os.path.join(root, name)
             with contextlib.suppress(OSError):
-                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+                if not os.path.islink(inner):  # never chmod a link's target
+                    os.chmod(inner, 0o700)
     shutil.rmtree(path, ignore_errors=True)
 
 
