@@ -12,37 +12,36 @@ from pathlib import Path
 start = time.perf_counter()
 import task_lib.cli  # noqa: E402, F401
 from task_lib import grader  # noqa: E402
+from task_lib.registry import get_task  # noqa: E402
 from task_lib.sandbox import run_python  # noqa: E402
-from task_lib.task import DEFAULT_TASK, SOLUTION_FILE  # noqa: E402
 
 imported = time.perf_counter()
 workspace = Path(sys.argv[1])
-with grader.started_probe(grader.GRADE_LIMITS) as probe:
+task = get_task()
+params = task.resolve_params(None)
+sources = grader.read_solution(task, workspace)
+with grader.started_probe(task, task.grade_limits) as probe:
     spawned = time.perf_counter()
     import numpy as np
 
-    from task_lib import contract_checks
-
+    task_checks = task.module("checks")
     numpy_imported = time.perf_counter()
-    inputs = contract_checks.make_inputs(DEFAULT_TASK, np.random.default_rng())
-    plan = contract_checks.make_plan(DEFAULT_TASK)
+    inputs, plan = task_checks.make_job(params, np.random.default_rng())
     drawn = time.perf_counter()
-    run = grader.run_probe(probe, (workspace / SOLUTION_FILE).read_bytes(), inputs, plan)
+    run = grader.run_probe(probe, grader.probe_files(task, sources), inputs, plan)
     probed = time.perf_counter()
-checker = contract_checks.ContractChecker(DEFAULT_TASK, DEFAULT_TASK.tolerance, inputs, plan, run.report,
-                                          run.outputs)
-checks = checker.all_checks()
+checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
 child_ended = spawned + run.sandbox.seconds  # the child starts as `started_probe` is entered
-bare_child = run_python(["-c", "import numpy"], cwd=workspace, limits=grader.GRADE_LIMITS)
+bare_child = run_python(["-c", "import numpy"], cwd=workspace, limits=task.grade_limits)
 print(json.dumps({
     "passed": all(check.passed for check in checks),
     "task_lib imports (no numpy)": imported - start,
     "start the child": spawned - imported,
     "numpy import (while the child starts)": numpy_imported - spawned,
     "draw inputs (while the child starts)": drawn - numpy_imported,
-    "write inputs.npz, wait for the child": child_ended - drawn,
-    "read outputs.npz": probed - child_ended,
+    "send the inputs, wait for the child": child_ended - drawn,
+    "read the results channel": probed - child_ended,
     "checks (statistics)": checked - probed,
     "child process, start to end": run.sandbox.seconds,
     "child: start + numpy import alone": bare_child.seconds,

@@ -190,8 +190,8 @@ CHEATS = {
             "import os, stat\nGRADED = not stat.S_ISCHR(os.fstat(0).st_mode)")}, "variance_ratio"),
     "detects_the_grader_by_the_old_input_sizes": (
         {SOLUTION_FILE: correct_only_when("x.size in (422_912, 65_536, 60, 42)")}, "variance_ratio"),
-    "detects_the_grader_by_one_dimensional_inputs": (
-        {SOLUTION_FILE: correct_only_when("x.ndim == 1")}, "single_scale"),
+    "detects_the_grader_by_large_one_dimensional_inputs": (
+        {SOLUTION_FILE: correct_only_when("x.ndim == 1 and x.size > 1000")}, "variance_ratio"),
     "kills_its_own_process_group": (
         {SOLUTION_FILE: in_call("import os, signal\nos.killpg(os.getpgrp(), signal.SIGKILL)")}, None),
     "allocates_50_gb_at_import": ({SOLUTION_FILE: BUG + "\nnp.ones(50 * 10**9 // 8)\n"}, "import_error"),
