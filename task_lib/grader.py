@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -144,18 +145,23 @@ def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], input
     return run
 
 
+def _from_base64(text: str) -> bytes:
+    """Strict base64 (binascii.Error, a ValueError, on anything else)."""
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
 def _array(layout_b64: str, data_b64: str) -> tuple[str, np.ndarray]:
     """One array line of the channel; ValueError unless it is a sound, bounded, non-object array."""
     import numpy as np
 
-    name, dtype, shape = ast.literal_eval(base64.b64decode(layout_b64, validate=True).decode("utf-8"))
+    name, dtype, shape = ast.literal_eval(_from_base64(layout_b64).decode("utf-8"))
     if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
             and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
         raise ValueError("malformed array layout")
     dtype = np.dtype(dtype)
     if dtype.hasobject or dtype.itemsize == 0:
         raise ValueError(f"unsupported dtype {dtype}")
-    data = base64.b64decode(data_b64, validate=True)
+    data = _from_base64(data_b64)
     if len(data) > MAX_ARRAY_BYTES or len(data) != math.prod(shape) * dtype.itemsize:
         raise ValueError("array size does not match its layout")
     return name, np.frombuffer(data, dtype=dtype).reshape(shape)
@@ -172,9 +178,9 @@ def _read_channel(stdout: str, key: str, run: ProbeRun) -> None:
             continue
         try:
             if parts[1] == "stage" and len(parts) == 3:
-                run.stage = base64.b64decode(parts[2], validate=True).decode("utf-8")[:200]
+                run.stage = _from_base64(parts[2]).decode("utf-8")[:200]
             elif parts[1] == "report" and len(parts) == 3 and len(parts[2]) <= 2 * MAX_REPORT_BYTES:
-                report = ast.literal_eval(base64.b64decode(parts[2], validate=True).decode("utf-8"))
+                report = ast.literal_eval(_from_base64(parts[2]).decode("utf-8"))
             elif parts[1] == "array" and len(parts) == 4:
                 name, array = _array(parts[2], parts[3])
                 outputs[name] = array

@@ -6,6 +6,7 @@ prompt that announces each check."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -107,7 +108,8 @@ def make_plan(fresh_p: float) -> dict[str, Any]:
                       "input": "var_x"})
     for i, p in enumerate([*design.P_VALUES, fresh_p]):
         spec = _spec(p, "float" if i < len(design.P_VALUES) else "float64")
-        calls += [{"name": f"mask{i}#{k}", "layer": f"mask{i}", "p": spec, "mode": mode, "input": "mask_x"}
+        calls += [{"name": f"mask{i}#{k}", "layer": f"mask{i}", "p": spec, "mode": mode,
+                   "input": "mask_x" if mode == "train" else "small64"}  # eval: the round trip is what counts
                   for k, mode in enumerate(design.MASK_MODES)]
     for small in SMALL_INPUTS:
         calls += [
@@ -152,6 +154,12 @@ def _string_map(value: Any) -> dict[str, str]:
                                               for k, v in value.items()):
         raise ValueError("call_errors is not a mapping of strings")
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def _band(n: int, p: float, alpha: float) -> float:
+    """deviation_threshold, cached: many groups and calls share their size."""
+    return deviation_threshold(n, p, alpha)
 
 
 class ContractChecker:
@@ -268,27 +276,29 @@ class ContractChecker:
         masks = np.stack([o == 0 for o in outs[: design.TRAIN_CALLS]]).reshape(design.TRAIN_CALLS, -1)
         self.masks[p] = masks
         var_out = outs[design.TRAIN_CALLS] if p in design.P_VALUES else None
-        ratios = self.survivor_ratios(names, outs)
+        factors = self.survivor_factors(names, outs)
         with np.errstate(all="ignore"):
-            found = [self.drop_fraction(p, masks, var_out), self.single_scale(p, ratios),
+            found = [self.drop_fraction(p, masks, var_out), self.single_scale(p, factors),
                      self.fresh_mask(p, masks),
                      self.group_rates("mask_independent_of_values", p, masks, self.value_groups),
                      self.group_rates("mask_independent_of_position", p, masks, self.position_groups),
-                     self.group_rates("mask_independent_of_neighbours", p, masks,
-                                      self.neighbour_groups(masks))]
+                     self.neighbours(p, masks)]
             if var_out is not None:
                 found.append(self.variance_ratio(p, var_out))
-            found.append(self.expected_variance(p, ratios))
+            found.append(self.expected_variance(p, factors))
         return found
 
-    def survivor_ratios(self, names: list[str], outs: list[np.ndarray]) -> list[np.ndarray]:
-        """y/x over the survivors of each of these calls, in float64."""
-        ratios = []
-        for name, y in zip(names, outs, strict=True):
-            y64 = y.astype(np.float64)
-            keep = y64 != 0
-            ratios.append(y64[keep] / self.input_of(name).astype(np.float64)[keep])
-        return ratios
+    def survivor_factors(self, names: list[str], outs: list[np.ndarray]) -> np.ndarray:
+        """For each of these calls, (min, max, median) of y/x over its survivors, in float64; NaN
+        where a call has none, inf where a ratio is not finite."""
+        factors = np.full((len(names), 3), np.nan)
+        for row, (name, y) in enumerate(zip(names, outs, strict=True)):
+            keep = y != 0
+            ratios = np.divide(y[keep], self.input_of(name)[keep], dtype=np.float64)
+            if ratios.size:
+                finite = bool(np.isfinite(ratios).all())
+                factors[row] = (ratios.min(), ratios.max(), _median(ratios)) if finite else np.inf
+        return factors
 
     def _worst_rate(self, check: str, p: float, rates: list[tuple[str, float, int]]) -> Check:
         """Each (group, rate, size) must lie within its Chernoff band around p; reports the worst."""
@@ -296,7 +306,7 @@ class ContractChecker:
         for group, rate, size in rates:
             if size == 0:
                 continue
-            delta = deviation_threshold(size, p, self.alpha)
+            delta = _band(size, p, self.alpha)
             score = abs(rate - p) / delta if math.isfinite(rate) else math.inf
             if score > worst_score:
                 worst, worst_score, band = (group, rate), score, [p - delta, p + delta]
@@ -314,60 +324,56 @@ class ContractChecker:
 
     def group_rates(self, check: str, p: float, masks: np.ndarray,
                     groups: dict[str, np.ndarray]) -> Check:
+        """The drop rate, pooled over the training calls, of each group of positions."""
+        per_position = masks.sum(axis=0)
+        calls = masks.shape[0]
         rates = []
         for group, selection in groups.items():
-            chosen = masks[:, selection] if selection.ndim == 1 else masks[selection]
-            rates.append((group, float(chosen.mean()) if chosen.size else math.nan, int(chosen.size)))
+            size = int(np.count_nonzero(selection)) * calls
+            rates.append((group, float(per_position[selection].sum()) / size if size else math.nan, size))
         return self._worst_rate(check, p, rates)
 
-    def neighbour_groups(self, masks: np.ndarray) -> dict[str, np.ndarray]:
-        """Selections (of masks' shape) of the right / lower element of disjoint pairs, by the state
-        of its left / upper partner; for independent masks each is Bernoulli(p) given the partners."""
+    def neighbours(self, p: float, masks: np.ndarray) -> Check:
+        """The second element of disjoint pairs (left/right, upper/lower) is dropped at rate p whether
+        its partner was dropped or kept: for independent masks it is Bernoulli(p) given the partners."""
         rows, cols = self.inputs["mask_x"].shape
         grid = masks.reshape(-1, rows, cols)
-        groups = {}
-        for axis, name in ((2, "left"), (1, "upper")):
-            even = 2 * (grid.shape[axis] // 2)
-            first = np.zeros(grid.shape, dtype=bool)
-            second = np.zeros(grid.shape, dtype=bool)
-            index = [slice(None)] * 3
-            index[axis] = slice(0, even, 2)
-            first[tuple(index)] = True
-            index[axis] = slice(1, even, 2)
-            second[tuple(index)] = True
-            partner = np.roll(grid, 1, axis=axis)  # at a second element: its first element's state
-            groups[f"{name} neighbour dropped"] = (second & partner).reshape(masks.shape)
-            groups[f"{name} neighbour kept"] = (second & ~partner).reshape(masks.shape)
-        return groups
+        rates = []
+        for first, second, name in ((grid[:, :, 0:cols - 1:2], grid[:, :, 1:cols:2], "left"),
+                                    (grid[:, 0:rows - 1:2, :], grid[:, 1:rows:2, :], "upper")):
+            partners_dropped = int(np.count_nonzero(first))
+            both = int(np.count_nonzero(first & second))
+            partners_kept = first.size - partners_dropped
+            after_kept = int(np.count_nonzero(second)) - both
+            rates.append((f"{name} neighbour dropped",
+                          both / partners_dropped if partners_dropped else math.nan, partners_dropped))
+            rates.append((f"{name} neighbour kept", after_kept / partners_kept if partners_kept else math.nan,
+                          partners_kept))
+        return self._worst_rate("mask_independent_of_neighbours", p, rates)
 
-    def single_scale(self, p: float, per_call: list[np.ndarray]) -> Check:
+    def single_scale(self, p: float, factors: np.ndarray) -> Check:
         limit = design.SCALE_SPREAD_LIMIT
-        ratios = np.concatenate(per_call)
-        if ratios.size == 0 or not np.all(np.isfinite(ratios)):
+        called = factors[~np.isnan(factors[:, 0])]
+        if called.size == 0 or not np.all(np.isfinite(called)):
             return Check("single_scale", False, "no finite survivors", limit, p=p)
-        centre = _median(ratios.copy())
-        spread = float((ratios.max() - ratios.min()) / abs(centre)) if centre else float("inf")
+        centre = _median(called[:, 2].copy())
+        spread = float((called[:, 1].max() - called[:, 0].min()) / abs(centre)) if centre else float("inf")
         return Check("single_scale", spread <= limit, spread, limit, p=p,
                      detail=f"survivors scaled by {centre:.6g}")
 
-    def expected_variance(self, p: float, ratios: list[np.ndarray]) -> Check:
+    def expected_variance(self, p: float, factors: np.ndarray) -> Check:
         """Each call's survivor factor c (the median of y/x) must give c^2 (1-p), the expected output
         variance relative to the input's for zero-mean inputs, within 1 +- tolerance: no sampling
         noise, so it holds at any p (the fresh one included)."""
         bounds = [1 - self.tolerance, 1 + self.tolerance]
-        worst, worst_factor = None, None
-        for call_ratios in ratios:
-            finite = call_ratios[np.isfinite(call_ratios)]
-            if finite.size == 0:
-                continue
-            factor = _median(finite)
-            value = factor**2 * (1 - p)
-            if worst is None or abs(value - 1) > abs(worst - 1):
-                worst, worst_factor = value, factor
-        if worst is None:
+        medians = factors[:, 2][np.isfinite(factors[:, 2])]
+        if medians.size == 0:
             return Check("expected_variance", False, "no finite survivors", bounds, p=p)
-        return Check("expected_variance", bool(bounds[0] <= worst <= bounds[1]), worst, bounds, p=p,
-                     detail=f"factor^2 * (1 - p), furthest from 1 for the factor {worst_factor:.8g}")
+        values = medians**2 * (1 - p)
+        worst = int(np.argmax(np.abs(values - 1)))
+        value = float(values[worst])
+        return Check("expected_variance", bool(bounds[0] <= value <= bounds[1]), value, bounds, p=p,
+                     detail=f"factor^2 * (1 - p), furthest from 1 for the factor {medians[worst]:.8g}")
 
     def fresh_mask(self, p: float, masks: np.ndarray) -> Check:
         n = masks.shape[1]
