@@ -22,7 +22,8 @@ def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
             "mask_calls": len(design.MASK_MODES), "mask_low": design.MASK_SIDES[0],
             "mask_high": design.MASK_SIDES[1], "mask_modes": ", ".join(design.MASK_MODES),
             "count_calls": design.TRAIN_CALLS * (len(design.P_VALUES) + 1),
-            "count_sigmas": design.COUNT_WINDOW_SIGMAS, "spread": design.SCALE_SPREAD_LIMIT}
+            "count_sigmas": design.COUNT_WINDOW_SIGMAS, "spread": design.SCALE_SPREAD_LIMIT,
+            "p_max": max(design.P_VALUES)}
 
 
 TASK = Task(

@@ -50,7 +50,8 @@ CLAUSES = {
     "mask_independent_of_position": "the drop rate is p in each half of the array, at even and odd",
     "mask_independent_of_neighbours": "the drop rate is p next to a dropped and next to a kept element",
     "variance_ratio": "the output variance divided by the input variance",
-    "expected_variance": "the factor survivors are multiplied by makes the expected output variance equal",
+    "expected_variance": "the factor survivors are multiplied by makes the expected output variance equal "
+                         "to the input variance",
 }
 
 
@@ -363,9 +364,9 @@ class ContractChecker:
 
     def expected_variance(self, p: float, factors: np.ndarray) -> Check:
         """Each call's survivor factor c (the median of y/x) must give c^2 (1-p), the expected output
-        variance relative to the input's for zero-mean inputs, within 1 +- tolerance: no sampling
-        noise, so it holds at any p (the fresh one included)."""
-        bounds = [1 - self.tolerance, 1 + self.tolerance]
+        variance relative to the input's for zero-mean inputs, within `expected_variance_bounds`: no
+        sampling noise, so it holds at any p (the fresh one included)."""
+        bounds = list(grader_power.expected_variance_bounds(p, self.tolerance))
         medians = factors[:, 2][np.isfinite(factors[:, 2])]
         if medians.size == 0:
             return Check("expected_variance", False, "no finite survivors", bounds, p=p)

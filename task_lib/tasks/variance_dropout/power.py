@@ -52,6 +52,15 @@ def event_budget() -> float:
     return FALSE_FAIL_BUDGET / TAIL_EVENTS
 
 
+def expected_variance_bounds(p: float, tolerance: float) -> tuple[float, float]:
+    """The band of `expected_variance` at p: 1 +- tolerance up to the largest variance p, and beyond it
+    that band carried on in log space, (1 -+ tolerance)^r with r = ln(1-p) / ln(1-max p). For scales
+    c = (1-p)^-a, ln(c^2 (1-p)) = (1-2a) ln(1-p), so a scale accepted at every variance p is accepted at
+    every p, and the band accepts exactly the exponents the variance check does."""
+    r = max(1.0, math.log1p(-p) / math.log1p(-max(design.P_VALUES)))
+    return (1 - tolerance) ** r, (1 + tolerance) ** r
+
+
 def count_window(n: int, p: float) -> int:
     """drop_count_spread's window at (n, p): a count within it of p*n counts as exact."""
     return int(design.COUNT_WINDOW_SIGMAS * math.sqrt(n * p * (1 - p)))

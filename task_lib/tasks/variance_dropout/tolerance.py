@@ -114,7 +114,9 @@ def verdict_at_tolerance(
                 return False
             continue
         ratio = _finite(check["value"])
-        if ratio is None or not 1 - tolerance <= ratio <= 1 + tolerance:
+        low, high = (1 - tolerance, 1 + tolerance) if check["name"] == VARIANCE_CHECK \
+            else grader_power.expected_variance_bounds(float(check["p"]), tolerance)
+        if ratio is None or not low <= ratio <= high:
             return False
     return True
 

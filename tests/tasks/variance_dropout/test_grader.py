@@ -172,7 +172,8 @@ def test_statistical_thresholds_come_from_the_power_analysis(graded):
         elif check.name == "variance_ratio":
             assert check.threshold == [1 - design.DEFAULT_TOLERANCE, 1 + design.DEFAULT_TOLERANCE]
         elif check.name == "expected_variance":
-            assert check.threshold == [1 - design.DEFAULT_TOLERANCE, 1 + design.DEFAULT_TOLERANCE]
+            bounds = grader_power.expected_variance_bounds(p, design.DEFAULT_TOLERANCE)
+            assert check.threshold == pytest.approx(bounds)
         seen.add(check.name)
     assert {"fresh_mask", "drop_fraction", "variance_ratio", "expected_variance"} <= seen
 

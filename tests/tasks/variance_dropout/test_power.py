@@ -133,3 +133,14 @@ def test_no_sample_size_exists_when_a_near_miss_is_inside_the_band():
 
 def test_design_spans_low_and_high_p():
     assert min(P_VALUES) <= 0.3 and max(P_VALUES) >= 0.7
+
+
+@pytest.mark.parametrize("exponent", [0.40, 0.45, 0.47, 0.5, 0.53, 0.55, 0.6, 1.0])
+@pytest.mark.parametrize("tolerance", [0.05, 0.1, 0.2])
+def test_expected_variance_band_accepts_the_exponents_the_variance_check_accepts(exponent, tolerance):
+    low, high = power.accepted_exponents(P_VALUES, tolerance)
+    inside = []
+    for p in (0.02, 0.3, 0.5, 0.7, 0.85, 0.98):
+        below, above = power.expected_variance_bounds(p, tolerance)
+        inside.append(below <= power.exponent_scale_sq(p, exponent) * (1 - p) <= above)
+    assert all(inside) == (low <= exponent <= high)
