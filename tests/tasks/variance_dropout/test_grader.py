@@ -89,13 +89,13 @@ def test_mutant_fails_on_its_check(graded, name):
     assert check in failed_checks(result)
 
 
-# Mutants that break one behaviour and nothing a later check also sees.
+# Mutants that break one behaviour and nothing a later check also sees. (Masks that repeat, or are
+# shifted copies, also pool badly in the group checks, so those are left out.)
 ONLY_THEIR_CHECK = ["accepts_p_equal_to_one", "tracks_mode_without_the_training_flag",
                     "returns_float64_for_float32", "modifies_x_after_computing_the_output",
                     "eval_mode_still_drops", "p_zero_goes_through_float16",
                     "drops_large_values_more_often", "exact_drop_count_by_permutation",
-                    "exact_drop_count_by_choice", "masks_repeat_every_three_calls",
-                    "mask_is_the_previous_one_a_row_down", "outer_quartiles_of_abs_x_dropped_more",
+                    "exact_drop_count_by_choice", "outer_quartiles_of_abs_x_dropped_more",
                     "first_half_of_the_array_dropped_more", "neighbours_copy_each_other",
                     "rows_copy_the_row_above", "accepts_nan", "float64_output_for_three_or_more_dimensions",
                     "modifies_odd_sized_inputs"]
