@@ -220,7 +220,7 @@ def stage_error(report: dict[str, Any]) -> tuple[str, str] | None:
     error = report["stage_error"]
     if isinstance(error, list) and len(error) == 2 and all(isinstance(item, str) for item in error) \
             and error[0] in ("syntax_error", "import_error"):
-        return error[0], error[1][:300]
+        return error[0], " ".join(error[1].split())[:300]
     return "bad_output", "the child reported a malformed stage error"
 
 

@@ -149,6 +149,11 @@ def _same_array(candidate: Any, reference: np.ndarray) -> bool:
             and candidate.shape == reference.shape and np.array_equal(candidate, reference, equal_nan=True))
 
 
+def _one_line(text: str) -> str:
+    """`text` on one line, at most 300 characters (the child's error messages may hold anything)."""
+    return " ".join(text.split())[:300]
+
+
 def _string_map(value: Any) -> dict[str, str]:
     """`value` if it maps strings to strings; ValueError otherwise (a malformed report)."""
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -182,7 +187,7 @@ class ContractChecker:
     def output(self, name: str) -> np.ndarray | str:
         """The output of call `name`, or why there is none."""
         if name in self.errors:
-            return f"raised {self.errors[name]}"
+            return f"raised {_one_line(self.errors[name])}"
         out = self.outputs.get(name)
         if not isinstance(out, np.ndarray):
             return "no output"
@@ -214,7 +219,7 @@ class ContractChecker:
             want = "ok" if 0 <= value < 1 else "ValueError"
             if outcome != want:
                 shown = f"{spec['type']}({value!r})" if spec["type"] != "float" else repr(value)
-                wrong.append(f"p={shown}: {outcome if isinstance(outcome, str) else 'malformed'}")
+                wrong.append(f"p={shown}: {_one_line(outcome) if isinstance(outcome, str) else 'malformed'}")
         value = "as required" if not wrong else "; ".join(wrong)
         return Check("rejects_invalid_p", not wrong, value,
                      "ValueError for each p outside [0, 1), NaN included; none for each p inside, "
@@ -222,6 +227,11 @@ class ContractChecker:
 
     def training_flag(self) -> Check:
         flags = self.report.get("training_flags", "not run")
+        if not (isinstance(flags, list) and len(flags) <= len(TRAINING_FLAGS)
+                and all(isinstance(f, bool | str) for f in flags)):
+            flags = _one_line(flags if isinstance(flags, str) else "malformed")
+        else:
+            flags = [f if isinstance(f, bool) else _one_line(f) for f in flags]
         return Check("training_flag", flags == TRAINING_FLAGS, flags, TRAINING_FLAGS,
                      detail="after construction, .eval(), .train(), .eval(), .train()")
 

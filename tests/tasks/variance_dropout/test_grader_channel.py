@@ -104,12 +104,15 @@ def test_stage_errors_are_taken_only_in_their_own_shape(error, category):
 @pytest.mark.parametrize("report", [
     {"call_errors": 5}, {"call_errors": {"a": 1}}, {"call_errors": ["x"]}, {"constructions": {"a": 1}},
     {"constructions": [1, 2]}, {"training_flags": 3}, {"training_flags": [[True]]}, {},
+    {"training_flags": ["a\nb"] * 1000}, {"call_errors": {"mask0#0": "two\nlines"}},
 ])
 def test_a_malformed_report_is_a_failed_attempt_never_an_exception(report):
     inputs, plan = task_checks.make_job(PARAMS, np.random.default_rng(1))
     run = ProbeRun(SandboxResult(0, "", "", False, False, 0.1), report=report, outputs={"y": np.zeros(2)})
     checks = task_checks_of(task_checks, PARAMS, inputs, plan, run)
     assert checks and not all(check.passed for check in checks)
+    for check in checks:
+        assert "\n" not in str(check.value) and len(str(check.value)) <= 400
 
 
 # ---- what the grade leaves behind ---------------------------------------------------------------
