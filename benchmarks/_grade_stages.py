@@ -19,6 +19,7 @@ imported = time.perf_counter()
 task = get_task(sys.argv[2] if len(sys.argv) > 2 else None)
 params = task.resolve_params()
 workspace = Path(sys.argv[1])
+sources = grader.read_solution(task, workspace)
 with grader.started_probe(task, task.grade_limits) as probe:
     spawned = time.perf_counter()
     import numpy as np
@@ -27,8 +28,7 @@ with grader.started_probe(task, task.grade_limits) as probe:
     numpy_imported = time.perf_counter()
     inputs, plan = task_checks.make_job(params, np.random.default_rng())
     drawn = time.perf_counter()
-    sources = {name: (workspace / name).read_bytes() for name in task.solution_files}
-    run = grader.run_probe(probe, sources, inputs, plan)
+    run = grader.run_probe(probe, grader.probe_files(task, sources), inputs, plan)
     probed = time.perf_counter()
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
@@ -40,8 +40,8 @@ print(json.dumps({
     "start the child": spawned - imported,
     "numpy import (while the child starts)": numpy_imported - spawned,
     "draw inputs (while the child starts)": drawn - numpy_imported,
-    "write inputs.npz, wait for the child": child_ended - drawn,
-    "read outputs.npz": probed - child_ended,
+    "send the inputs, wait for the child": child_ended - drawn,
+    "read the results channel": probed - child_ended,
     "checks (statistics)": checked - probed,
     "child process, start to end": run.sandbox.seconds,
     "child: start + numpy import alone": bare_child.seconds,

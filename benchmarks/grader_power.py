@@ -31,7 +31,7 @@ SOLUTIONS = {
 
 def false_fail_bound() -> tuple[float, float]:
     """Bounds on a correct solution failing: the variance checks, and the other statistical checks."""
-    others = (power.TAIL_EVENTS_PER_P - 3) * len(P_VALUES) * power.event_budget(P_VALUES)
+    others = (power.TAIL_EVENTS - 3 * len(P_VALUES)) * power.event_budget()
     return power.false_fail_probability(N, P_VALUES, TOLERANCE), others
 
 

@@ -1,64 +1,150 @@
 """The harness's half of the grader's child program; runs inside the sandbox, never imported.
 
-The child's program is a task's `driver.py` followed by this file, sent as one `python -I -B -c`
-source. Started before its inputs exist (so that it imports its libraries while the grader draws
-them), it waits for its stdin to close, reads `plan.json` and `inputs.npz` from its working
-directory, calls the driver's `drive(plan, inputs, report, outputs, progress)` (which loads the
-candidate and makes the calls), and writes back raw results only: `outputs.npz` (every output, and
-every input array as it is after all calls) and `report.json`. It computes no statistic.
-`progress.txt` gets a line before each stage, so a child that exits or dies part-way can be placed.
+The child runs `python -I -B -c BOOTSTRAP`; the bootstrap reads this program (a task's `driver.py`
+followed by this file) from its stdin and executes it in a private namespace with its own copy of the
+builtins, so nothing in `__main__`, `builtins` or any module the candidate can reach holds the
+harness's state. Everything below runs before the candidate is imported:
 
-The process ends with `os._exit` once the results are written (or the candidate called `sys.exit`),
-so exit handlers the candidate registered never run and cannot rewrite the results.
+- its libraries (the driver's NumPy) load while the grader draws the inputs; then it reads the rest
+  of its stdin: a JSON header (the plan, the array layout and a fresh random key) and each input
+  array in base64. Nothing of the grade is ever written into the working directory;
+- the results channel is the process's original stdout, duplicated to a private descriptor; fd 1
+  then points to an anonymous file (the candidate's prints are dropped) and fd 0 to /dev/null, as in
+  an ordinary `run_tests` run. Every line the child sends
+  starts with the key, which lives only in a local of the running harness frame, so a line forged
+  by the candidate (it can guess the descriptor number) is recognised and the grade fails;
+- a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
+  access (`sys._getframe`, traceback/generator frames), tracing and profiling, `gc` walks, `ctypes`,
+  new audit hooks, signal handlers (which receive frames), symlinks, `/proc` and `/dev/fd`, and
+  starting processes.
+
+The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the
+calls; the child sends the report (`repr` of plain data) and every output array (raw bytes, base64),
+computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
+README.md's grader section names what this cannot stop.
 """
 
-import json as _json
 import sys as _sys
-import traceback as _traceback
-from os import _exit as _exit_now  # bound before the candidate loads
+from binascii import a2b_base64 as _from_b64
+from binascii import b2a_base64 as _to_b64
+from json import loads as _json_loads
+from os import O_RDONLY as _O_RDONLY
+from os import O_TMPFILE as _O_TMPFILE
+from os import O_WRONLY as _O_WRONLY
+from os import _exit as _exit_now
+from os import devnull as _devnull
+from os import dup as _dup
+from os import dup2 as _dup2
+from os import open as _open
+from os import write as _write
+from os.path import abspath as _abspath
+from sys import addaudithook as _addaudithook
 
-import numpy as _np
+from numpy import array as _np_array
+from numpy import frombuffer as _np_frombuffer
+
+_BLOCKED_EVENTS = frozenset({
+    "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
+    "sys.addaudithook", "sys.monitoring.register_callback", "gc.get_objects", "gc.get_referrers",
+    "gc.get_referents", "os.symlink", "os.link", "os.fork", "os.forkpty", "os.system", "os.exec",
+    "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn", "signal.signal",
+})
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
+_BLOCKED_IMPORTS = frozenset({"signal", "_signal", "ctypes", "_ctypes", "cffi", "_cffi_backend"})
+_BLOCKED_PATHS = ("/proc", "/dev/fd", "/dev/std")
+_PATH_EVENTS = frozenset({"open", "os.listdir", "os.scandir", "os.chdir", "os.readlink"})
 
 
-def progress(stage):
-    with open("progress.txt", "a", encoding="utf-8") as handle:
-        handle.write(stage + "\n")
+def _audit(event, args):
+    """Refuse every operation that could reach the harness (see the module docstring)."""
+    if event in _BLOCKED_EVENTS or event.startswith("ctypes."):
+        blocked = True
+    elif event == "object.__getattr__":
+        blocked = args[1] in _FRAME_ATTRIBUTES
+    elif event == "import":
+        blocked = args[0].split(".")[0] in _BLOCKED_IMPORTS
+    elif event in _PATH_EVENTS and args and isinstance(args[0], str | bytes):
+        path = args[0].decode("utf-8", "replace") if isinstance(args[0], bytes) else args[0]
+        blocked = _abspath(path).startswith(_BLOCKED_PATHS)
+    else:
+        blocked = False
+    if blocked:  # a ValueError, so that library fallbacks (typing, enum, namedtuple) still work
+        raise ValueError(f"{event} is not available here")
 
 
 def describe_error(exc):
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _main():
-    _sys.stdin.buffer.read()  # the grader closes our stdin once its files are written
-    plan = _json.load(open("plan.json", encoding="utf-8"))
-    with _np.load("inputs.npz", allow_pickle=False) as data:
-        inputs = {name: data[name] for name in data.files}
+def _plain(value, depth=0):
+    """`value` if it is plain data (what `ast.literal_eval` reads back), else its description."""
+    kind = type(value)
+    if depth > 20:
+        return "nested too deeply"
+    if value is None or kind in (bool, int, float, str):
+        return value
+    if kind is list or kind is tuple:
+        return [_plain(item, depth + 1) for item in value]
+    if kind is dict:
+        return {str(key): _plain(item, depth + 1) for key, item in value.items()}
+    return f"<{kind.__name__}>"
+
+
+def _read_job(stdin):
+    """The header and the input arrays the grader sent on stdin."""
+    header = _json_loads(stdin.readline())
+    inputs = {}
+    for name, dtype, shape in header["arrays"]:
+        inputs[name] = _np_frombuffer(_from_b64(stdin.readline()), dtype=dtype).reshape(shape).copy()
+    return header, inputs
+
+
+def _main(stdin):
+    header, inputs = _read_job(stdin)
+    key = header["key"].encode("ascii")
+    channel = _dup(1)
+    _dup2(_open(_devnull, _O_RDONLY), 0)  # stdin as in an ordinary run: /dev/null
+    try:  # the candidate's prints go to an anonymous file, as an ordinary run's go to a file
+        _dup2(_open(".", _O_TMPFILE | _O_WRONLY, 0o600), 1)
+    except OSError:
+        _dup2(2, 1)
+
+    def send(kind, payload=b""):
+        data = key + b" " + kind + b" " + payload + b"\n"
+        while data:
+            data = data[_write(channel, data):]
+
+    def progress(stage):
+        send(b"stage", _to_b64(stage.encode("utf-8"), newline=False))
+
+    _addaudithook(_audit)
     report, outputs = {}, {}
     progress("load")
-    drive(plan, inputs, report, outputs, progress)  # noqa: F821 (defined by the task's driver above)
-    for name, array in inputs.items():
-        outputs["after:" + name] = array
+    drive(header["plan"], inputs, report, outputs, progress)  # noqa: F821 (the task's driver, above)
     progress("write")
-    _np.savez("outputs.npz", **outputs)
-    with open("report.json", "w", encoding="utf-8") as handle:
-        _json.dump(report, handle)
-    progress("done")
+    send(b"report", _to_b64(repr(_plain(report)).encode("utf-8"), newline=False))
+    for name, array in outputs.items():
+        copy = _np_array(array, copy=True, subok=False)
+        layout = repr([str(name), copy.dtype.str, list(copy.shape)]).encode("utf-8")
+        send(b"array", _to_b64(layout, newline=False) + b" " + _to_b64(copy.tobytes(), newline=False))
+    send(b"done")
 
 
 def _run_and_exit():
     """Run `_main` and end the process at once, with the status a normal exit would have had."""
+    stderr = _sys.stderr
     try:
-        _main()
+        _main(_sys.stdin.buffer)
         status = 0
     except SystemExit as exc:  # sys.exit() inside a call
-        status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-        if not isinstance(exc.code, int | None):
-            print(exc.code, file=_sys.stderr)
-    except BaseException:
-        _traceback.print_exc()
+        status = exc.code if type(exc.code) is int else 0 if exc.code is None else 1
+    except BaseException as exc:
+        try:
+            print(describe_error(exc), file=stderr)
+        except BaseException:
+            pass
         status = 1
-    for stream in (_sys.stdout, _sys.stderr):
+    for stream in (_sys.stdout, stderr):
         try:
             stream.flush()
         except BaseException:
@@ -66,4 +152,5 @@ def _run_and_exit():
     _exit_now(status)
 
 
+_sys.modules.pop("_signal", None)  # its handlers would receive the harness's frames
 _run_and_exit()

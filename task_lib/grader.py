@@ -1,6 +1,7 @@
 """The trusted side of grading, for any task: start the task's child program in the sandbox, draw
-the task's fresh inputs while it starts, hand them over, read back what it wrote (safely), and turn
-the task's checks into a verdict.
+the task's fresh inputs while it starts, hand them over on its stdin, read back what it sent on its
+results channel (every line keyed with a secret drawn for this grade, parsed defensively), and turn the
+task's checks into a verdict.
 
 Contract: `grade_workspace(path, task)` never raises for anything the candidate did; it raises
 `UnusableWorkspace` only when there is nothing to grade (no directory, a solution file missing or
@@ -10,10 +11,16 @@ imported only once the child is starting, so that the two imports overlap.
 """
 from __future__ import annotations
 
+import ast
+import base64
+import binascii
 import contextlib
 import hashlib
 import json
+import math
+import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,7 +32,7 @@ from task_lib.grade_tables import format_measurement
 from task_lib.registry import get_task
 from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, isolation, started_python
 from task_lib.task import Task
-from task_lib.untrusted_files import load_untrusted_arrays, read_untrusted_file
+from task_lib.untrusted_files import read_untrusted_file
 from task_lib.verdict import Check, GradeResult
 
 if TYPE_CHECKING:
@@ -34,10 +41,15 @@ if TYPE_CHECKING:
 __all__ = ["Check", "GradeResult", "UnusableWorkspace", "grade_workspace"]
 
 CHILD_LOOP = Path(__file__).with_name("grade_child.py")
-# Bounds on what the child may hand back (ours are about 10 MiB of arrays and a few KiB of text).
-MAX_OUTPUT_BYTES = 256 * 1024**2
+# The child's whole command line: it reads its program from stdin and runs it in a private namespace
+# with its own copy of the builtins (see grade_child.py).
+BOOTSTRAP = ('import sys;exec(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),'
+             '{"__builtins__":dict(vars(__builtins__))})')
+# Bounds on what the child may hand back (ours are about 10 MiB of arrays, 14 MiB of base64).
+MAX_CHANNEL_CHARS = 40 * 1024**2
 MAX_ARRAY_BYTES = 64 * 1024**2
-MAX_REPORT_BYTES = MAX_PROGRESS_BYTES = 1024**2
+MAX_REPORT_BYTES = 1024**2
+MAX_ARRAY_DIMENSIONS = 32
 MAX_SOURCE_BYTES = 1024**2  # each solution and protected file as read from the workspace
 STAGE_WORDS = {"starting": "starting", "load": "loading the solution", "import": "importing the solution",
                "write": "writing results"}
@@ -60,9 +72,9 @@ def protected_files_check(task: Task, workspace: Path) -> Check:
     return Check("test_file_unchanged", not wrong, value, "unchanged", detail=", ".join(task.protected_files))
 
 
-def child_program(task: Task) -> str:
-    """The source the grader's child runs: the task's driver, then the harness's child loop."""
-    return task.file_text("driver.py") + "\n\n" + CHILD_LOOP.read_text(encoding="utf-8")
+def child_program(task: Task) -> bytes:
+    """The program the grader's child runs: the task's driver, then the harness's child loop."""
+    return (task.file_text("driver.py") + "\n\n" + CHILD_LOOP.read_text(encoding="utf-8")).encode("utf-8")
 
 
 # ---- running the probe --------------------------------------------------------------------------
@@ -76,50 +88,110 @@ class ProbeRun:
     report: dict[str, Any] | None = None
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     stage: str = ""
+    forged: bool = False  # a line on the results channel did not carry this grade's key
+
+
+def remove_tree(path: Path) -> None:
+    """Delete `path` whatever the child left in it (read-only or permission-less directories and
+    files, FIFOs, symlinks); never raises."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for root, dirs, _ in os.walk(path):  # top-down: each directory is unlocked before it is listed
+        for name in dirs:
+            inner = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if not os.path.islink(inner):  # never chmod a link's target
+                    os.chmod(inner, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def started_probe(task: Task, limits: SandboxLimits) -> Iterator[tuple[Path, SandboxChild]]:
     """The task's child program, started now in a fresh private directory: it imports its
-    libraries while we draw the inputs, and waits for `run_probe` to hand it its files."""
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp, \
-            started_python(["-c", child_program(task)], cwd=Path(tmp), limits=limits, stdin=True) as child:
-        yield Path(tmp), child
+    libraries while we draw the inputs, and waits for `run_probe` to hand them over."""
+    workdir = Path(tempfile.mkdtemp())
+    try:
+        limits = replace(limits, output_chars=MAX_CHANNEL_CHARS)
+        with started_python(["-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True) as child:
+            program = child_program(task)
+            with contextlib.suppress(OSError):  # a child that died at once is reported by finish()
+                child.process.stdin.write(f"{len(program)}\n".encode("ascii") + program)
+                child.process.stdin.flush()
+            yield workdir, child
+    finally:
+        remove_tree(workdir)
+
+
+def job_text(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> str:
+    """What the child reads on stdin after its program: a JSON header, then each array in base64."""
+    layout = [[name, array.dtype.str, list(array.shape)] for name, array in inputs.items()]
+    lines = [json.dumps({"key": key, "plan": plan, "arrays": layout})]
+    lines += [base64.b64encode(array.tobytes()).decode("ascii") for array in inputs.values()]
+    return "\n".join(lines) + "\n"
 
 
 def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
               plan: dict) -> ProbeRun:
-    """Give the started child the candidate's solution files and our inputs (nothing else), let it
-    run, and collect what it wrote."""
-    import numpy as np
-
+    """Give the started child a directory like the workspace it was written in (the candidate's
+    solution files, the other starting files as they started) and, on its stdin, our plan and
+    inputs; let it run, and read what it sent on its results channel."""
     workdir, child = probe
     for name, source in sources.items():
         (workdir / name).write_bytes(source)
-    np.savez(workdir / "inputs.npz", **inputs)
-    (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-    result = child.finish()
-    progress = read_untrusted_file(workdir / "progress.txt", MAX_PROGRESS_BYTES) or b""
-    stages = progress.decode("utf-8", errors="replace").splitlines()
-    run = ProbeRun(result, stage=stages[-1] if stages else "starting")
-    if run.stage == "done" and result.returncode == 0:
-        _read_results(workdir, run)
+    key = secrets.token_hex(16)
+    result = child.finish(job_text(key, plan, inputs))
+    run = ProbeRun(result, stage="starting")
+    _read_channel(result.stdout, key, run)
     return run
 
 
-def _read_results(workdir: Path, run: ProbeRun) -> None:
-    """Fill in the report and arrays the child wrote, if both are sound; leave them None otherwise."""
-    report_bytes = read_untrusted_file(workdir / "report.json", MAX_REPORT_BYTES)
-    outputs = read_untrusted_file(workdir / "outputs.npz", MAX_OUTPUT_BYTES)
-    if report_bytes is None or outputs is None:
-        return
-    try:
-        report = json.loads(report_bytes.decode("utf-8"))
-        arrays = load_untrusted_arrays(outputs, MAX_ARRAY_BYTES)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return
-    if isinstance(report, dict):
-        run.report, run.outputs = report, arrays
+def _from_base64(text: str) -> bytes:
+    """Strict base64 (binascii.Error, a ValueError, on anything else)."""
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
+def _array(layout_b64: str, data_b64: str) -> tuple[str, np.ndarray]:
+    """One array line of the channel; ValueError unless it is a sound, bounded, non-object array."""
+    import numpy as np
+
+    name, dtype, shape = ast.literal_eval(_from_base64(layout_b64).decode("utf-8"))
+    if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
+            and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
+        raise ValueError("malformed array layout")
+    dtype = np.dtype(dtype)
+    if dtype.hasobject or dtype.itemsize == 0:
+        raise ValueError(f"unsupported dtype {dtype}")
+    data = _from_base64(data_b64)
+    if len(data) > MAX_ARRAY_BYTES or len(data) != math.prod(shape) * dtype.itemsize:
+        raise ValueError("array size does not match its layout")
+    return name, np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _read_channel(stdout: str, key: str, run: ProbeRun) -> None:
+    """Fill in `run` from the child's results channel: stages, then (only if every line carried
+    our key, the child said it was done and exited 0) its report and arrays."""
+    report, outputs, done = None, {}, False
+    for line in stdout.split("\n")[:-1]:
+        parts = line.split(" ")
+        if parts[0] != key or len(parts) < 2:
+            run.forged = True
+            continue
+        try:
+            if parts[1] == "stage" and len(parts) == 3:
+                run.stage = _from_base64(parts[2]).decode("utf-8")[:200]
+            elif parts[1] == "report" and len(parts) == 3 and len(parts[2]) <= 2 * MAX_REPORT_BYTES:
+                report = ast.literal_eval(_from_base64(parts[2]).decode("utf-8"))
+            elif parts[1] == "array" and len(parts) == 4:
+                name, array = _array(parts[2], parts[3])
+                outputs[name] = array
+            elif parts[1] == "done" and len(parts) == 3:
+                done = True
+            else:
+                run.forged = True
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            run.forged = True
+    if done and not run.forged and run.sandbox.returncode == 0 and isinstance(report, dict):
+        run.stage, run.report, run.outputs = "done", report, outputs
 
 
 def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, str]:
@@ -133,9 +205,34 @@ def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, st
     last_error = (sandbox.stderr.strip().splitlines() or [""])[-1][:200]
     if "MemoryError" in last_error:
         return "crashed", f"ran out of memory while {where}"
-    if run.stage == "done":
+    if run.forged:
+        return "bad_output", "the child's results channel carried lines the harness did not send"
+    if run.stage == "write":
         return "bad_output", "the child's results could not be read"
     return "early_exit", f"exited ({sandbox.describe_end()}) while {where}; {last_error}".rstrip("; ")
+
+
+def stage_error(report: dict[str, Any]) -> tuple[str, str] | None:
+    """The child's [category, message] for a solution that did not load, if it reported one;
+    a malformed one is itself a failure."""
+    if "stage_error" not in report:
+        return None
+    error = report["stage_error"]
+    if isinstance(error, list) and len(error) == 2 and all(isinstance(item, str) for item in error) \
+            and error[0] in ("syntax_error", "import_error"):
+        return error[0], " ".join(error[1].split())[:300]
+    return "bad_output", "the child reported a malformed stage error"
+
+
+def task_checks_of(task_checks: Any, params: dict[str, Any], inputs: dict[str, np.ndarray], plan: dict,
+                   run: ProbeRun) -> list[Check]:
+    """The task's checks on what came back; a report so malformed that they cannot be computed is a
+    failed `bad_output` check, never an exception."""
+    try:
+        return task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
+    except Exception as exc:  # the report's shape is the child's doing
+        return [Check("bad_output", False, f"the child's report could not be checked ({type(exc).__name__})",
+                      "a well-formed report")]
 
 
 # ---- the entry point ----------------------------------------------------------------------------
@@ -171,6 +268,14 @@ def read_solution(task: Task, workspace: Path) -> dict[str, bytes]:
                                     "(a symlink, directory, FIFO or device is not graded)")
         sources[name] = source
     return sources
+
+
+def probe_files(task: Task, sources: dict[str, bytes]) -> dict[str, bytes]:
+    """The files of the child's directory: the candidate's solution files, and every other starting
+    file as it started (so the directory looks like the workspace; nothing else of it is copied)."""
+    others = {name: task.starting_text(name).encode("utf-8") for name in task.starting_files
+              if name not in sources}
+    return others | sources
 
 
 def unreadable_source(sources: dict[str, bytes]) -> Check | None:
@@ -209,13 +314,12 @@ def grade_workspace(
 
         task_checks = task.module("checks")
         inputs, plan = task_checks.make_job(params, np.random.default_rng(seed))
-        run = run_probe(probe, sources, inputs, plan)
+        run = run_probe(probe, probe_files(task, sources), inputs, plan)
     if run.report is None:
         category, message = process_failure(run, task_checks.STAGE_WORDS)
         checks.append(Check(category, False, message, "the solution imports and every call returns"))
-    elif "stage_error" in run.report:
-        category, message = run.report["stage_error"]
-        checks.append(Check(category, False, message, "the solution imports and defines what it must"))
+    elif (error := stage_error(run.report)) is not None:
+        checks.append(Check(error[0], False, error[1], "the solution imports and defines what it must"))
     else:
-        checks += task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
+        checks += task_checks_of(task_checks, params, inputs, plan, run)
     return _verdict(task, checks, params, seed, start)

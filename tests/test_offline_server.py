@@ -19,7 +19,8 @@ from task_lib.tasks.variance_dropout.policies import BUGGY_LINE, EVAL_SHORTCUT
 GRADER_CHECKS = {
     "test_file_unchanged", "rejects_invalid_p", "training_flag", "shape_and_dtype",
     "input_unmodified", "eval_identity", "p_zero_identity", "drop_fraction", "single_scale",
-    "fresh_mask", "mask_independent_of_values", "variance_ratio",
+    "fresh_mask", "mask_independent_of_values", "variance_ratio", "drop_count_spread",
+    "mask_independent_of_position", "mask_independent_of_neighbours", "expected_variance",
 }  # fmt: skip
 HELLO = [{"role": "user", "content": "Fix dropout.py."}]
 TWO_TOOLS = ScriptedPolicy(

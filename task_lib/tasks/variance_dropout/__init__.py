@@ -17,7 +17,13 @@ def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
     tolerance = params["tolerance"]
     return {"p_values": ", ".join(f"{p:g}" for p in design.P_VALUES), "n_variance": design.N_VARIANCE,
             "tolerance": f"{tolerance:g}", "tolerance_pct": f"{tolerance:.0%}",
-            "grade_seconds": design.GRADE_SECONDS, "grade_memory_gib": design.GRADE_MEMORY_GIB}
+            "grade_seconds": design.GRADE_SECONDS, "grade_memory_gib": design.GRADE_MEMORY_GIB,
+            "fresh_low": design.FRESH_P_RANGE[0], "fresh_high": design.FRESH_P_RANGE[1],
+            "mask_calls": len(design.MASK_MODES), "mask_low": design.MASK_SIDES[0],
+            "mask_high": design.MASK_SIDES[1], "mask_modes": ", ".join(design.MASK_MODES),
+            "count_calls": design.TRAIN_CALLS * (len(design.P_VALUES) + 1),
+            "count_sigmas": design.COUNT_WINDOW_SIGMAS, "spread": design.SCALE_SPREAD_LIMIT,
+            "p_max": max(design.P_VALUES)}
 
 
 TASK = Task(

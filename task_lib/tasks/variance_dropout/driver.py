@@ -1,15 +1,23 @@
 """variance-dropout's driver: the task's half of the grader's child program (see
 task_lib/grade_child.py, which follows it in the child and calls `drive`). Runs only in the sandbox.
 
-Loads the candidate `dropout.py` from the working directory, constructs layers for the p values in
-the plan, records the `training` flag, and makes the plan's calls; every outcome goes into `report`
-and every returned array into `outputs`, raw.
+Loads the candidate `dropout.py` from the working directory, constructs layers for the plan's p values
+(given as the plan's Python or NumPy type), records the `training` flag over eval()/train() round trips,
+and makes the plan's calls in order, each on a fresh copy of its input. Right after each call it keeps
+its own copy of the output (so a layer returning one buffer it overwrites later is graded on what each
+call returned) and, if the call changed its input, a copy of the input as it was left. Every NumPy
+function it uses is bound here, before the candidate is imported.
 """
 
 import importlib.util
 import sys
 
-import numpy as np
+from numpy import array as _copy_of
+from numpy import float32 as _float32
+from numpy import float64 as _float64
+from numpy import ndarray as _ndarray
+
+_P_TYPES = {"float": float, "int": int, "float32": _float32, "float64": _float64}
 
 
 def _error(exc):
@@ -35,26 +43,31 @@ def _load_class(report, progress):
         return None
 
 
+def _p(spec):
+    return _P_TYPES[spec["type"]](spec["value"])
+
+
 def _constructions(cls, plan, report, progress):
     progress("construct")
-    outcomes = {}
-    for p in plan["valid_p"] + plan["invalid_p"]:
+    outcomes = []
+    for spec in plan["constructions"]:
         try:
-            cls(p)
-            outcomes[repr(p)] = "ok"
-        except ValueError as exc:
-            outcomes[repr(p)] = "ValueError" if p in plan["invalid_p"] else _error(exc)
+            cls(_p(spec))
+            outcomes.append("ok")
+        except ValueError:
+            outcomes.append("ValueError")
         except Exception as exc:
-            outcomes[repr(p)] = _error(exc)
+            outcomes.append(_error(exc))
     report["constructions"] = outcomes
     try:
         layer = cls(0.5)
         flags = [layer.training]
-        layer.eval()
-        flags.append(layer.training)
-        layer.train()
-        flags.append(layer.training)
-        report["training_flags"] = [f if isinstance(f, bool) else repr(f) for f in flags]
+        for _ in range(2):
+            layer.eval()
+            flags.append(layer.training)
+            layer.train()
+            flags.append(layer.training)
+        report["training_flags"] = [f if type(f) is bool else repr(f)[:100] for f in flags]
     except Exception as exc:
         report["training_flags"] = _error(exc)
 
@@ -64,20 +77,25 @@ def _calls(cls, plan, inputs, report, outputs, progress):
     for call in plan["calls"]:
         name = call["name"]
         progress("call " + name)
+        original = inputs[call["input"]]
+        x = _copy_of(original, copy=True)
         try:
             key = call["layer"]
             if key not in layers:
-                layers[key] = cls(call["p"])
+                layers[key] = cls(_p(call["p"]))
             layer = layers[key]
             layer.eval() if call["mode"] == "eval" else layer.train()
-            result = layer(inputs[call["input"]])
-            if not isinstance(result, np.ndarray):
+            result = layer(x)
+            if not isinstance(result, _ndarray):
                 raise TypeError(f"returned {type(result).__name__}, not a numpy array")
+            result = _copy_of(result, copy=True, subok=False)
             if result.dtype.hasobject:
                 raise TypeError("returned an array of Python objects")
             outputs[name] = result
         except Exception as exc:
             errors[name] = _error(exc)
+        if x.dtype != original.dtype or x.shape != original.shape or x.tobytes() != original.tobytes():
+            outputs["after:" + name] = _copy_of(x, copy=True, subok=False)
     report["call_errors"] = errors
 
 

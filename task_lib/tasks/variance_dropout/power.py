@@ -25,20 +25,58 @@ from collections.abc import Callable, Sequence
 from task_lib.stats import smallest_satisfying
 from task_lib.tail_bounds import binomial_tail_bound, hoeffding_eta
 
+from . import design
+
 ScaleSq = Callable[[float], float]
 
 FALSE_FAIL_BUDGET = 1e-9
 FALSE_PASS_BUDGET = 1e-9
 NEAR_MISS_EXPONENTS = (0.45, 0.55)
 SAMPLE_STEP = 1024
-# Tail events a correct solution could trip, per checked p: variance (upper, lower, Hoeffding),
-# drop fraction (2 tails), fresh mask (1 tail), mask independence (2 splits x 2 halves x 2 tails).
-TAIL_EVENTS_PER_P = 3 + 2 + 1 + 8
+# Tail events a correct solution could trip. Per variance p: the variance ratio (upper, lower,
+# Hoeffding) and the drop fraction of that call (2 tails).
+VARIANCE_EVENTS_PER_P = 3 + 2
+# Per mask p (P_VALUES and the fresh one): drop fraction of every train call and of all pooled (2 tails
+# each); fresh mask (1 tail for every pair of train calls and every shift of the previous mask); each
+# value, position and neighbour group's drop rate (2 tails each).
+MASK_EVENTS_PER_P = (2 * (design.TRAIN_CALLS + 1) + math.comb(design.TRAIN_CALLS, 2)
+                     + (design.TRAIN_CALLS - 1) * len(design.SHIFTS)
+                     + 2 * (design.VALUE_GROUPS + design.POSITION_GROUPS + design.NEIGHBOUR_GROUPS))
+MASK_P_COUNT = len(design.P_VALUES) + 1
+# ... and one for drop_count_spread (every train call's count within its window at once).
+TAIL_EVENTS = VARIANCE_EVENTS_PER_P * len(design.P_VALUES) + MASK_EVENTS_PER_P * MASK_P_COUNT + 1
 
 
-def event_budget(p_values: Sequence[float]) -> float:
+def event_budget() -> float:
     """Probability allowed to each tail event so that all of them together stay below the budget."""
-    return FALSE_FAIL_BUDGET / (TAIL_EVENTS_PER_P * len(p_values))
+    return FALSE_FAIL_BUDGET / TAIL_EVENTS
+
+
+def expected_variance_bounds(p: float, tolerance: float) -> tuple[float, float]:
+    """The band of `expected_variance` at p: 1 +- tolerance up to the largest variance p, and beyond it
+    that band carried on in log space, (1 -+ tolerance)^r with r = ln(1-p) / ln(1-max p). For scales
+    c = (1-p)^-a, ln(c^2 (1-p)) = (1-2a) ln(1-p), so a scale accepted at every variance p is accepted at
+    every p, and the band accepts exactly the exponents the variance check does."""
+    r = max(1.0, math.log1p(-p) / math.log1p(-max(design.P_VALUES)))
+    return (1 - tolerance) ** r, (1 + tolerance) ** r
+
+
+def count_window(n: int, p: float) -> int:
+    """drop_count_spread's window at (n, p): a count within it of p*n counts as exact."""
+    return int(design.COUNT_WINDOW_SIGMAS * math.sqrt(n * p * (1 - p)))
+
+
+def binomial_window_probability(n: int, p: float, width: int) -> float:
+    """P(|k - p n| <= width) for k ~ Bin(n, p), summed from the exact pmf (log-gamma)."""
+    low, high = max(0, math.ceil(p * n - width)), min(n, math.floor(p * n + width))
+    log_p, log_q, log_n = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    return sum(math.exp(log_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
+               for k in range(low, high + 1))
+
+
+def count_spread_false_fail(sizes_and_ps: Sequence[tuple[int, float]]) -> float:
+    """P(every call's count lies within its window), for independent calls of these (n, p)."""
+    return math.prod(binomial_window_probability(n, p, count_window(n, p)) for n, p in sizes_and_ps)
 
 
 def variance_false_fail(n: int, p: float, tolerance: float, alpha: float) -> float:
@@ -70,7 +108,7 @@ def exponent_scale_sq(p: float, exponent: float) -> float:
 
 def false_fail_probability(n: int, p_values: Sequence[float], tolerance: float) -> float:
     """Upper bound on the probability that a correct solution fails the variance checks."""
-    alpha = event_budget(p_values)
+    alpha = event_budget()
     return min(1.0, sum(variance_false_fail(n, p, tolerance, alpha) for p in p_values))
 
 
@@ -78,7 +116,7 @@ def false_pass_probability(
     n: int, p_values: Sequence[float], tolerance: float, scale_sq_at: ScaleSq
 ) -> float:
     """Upper bound on the probability that a wrong scale (c^2 = scale_sq_at(p)) passes every p."""
-    alpha = event_budget(p_values)
+    alpha = event_budget()
     return min(variance_pass_probability(n, p, scale_sq_at(p), tolerance, alpha) for p in p_values)
 
 
@@ -91,7 +129,7 @@ def near_misses() -> dict[str, ScaleSq]:
 
 def design_holds(n: int, p_values: Sequence[float], tolerance: float) -> bool:
     """True when n keeps both error budgets at this tolerance."""
-    alpha = event_budget(p_values)  # the variance check owns three tail events per p
+    alpha = event_budget()  # the variance check owns three tail events per p
     if any(variance_false_fail(n, p, tolerance, alpha) > 3 * alpha for p in p_values):
         return False
     return all(

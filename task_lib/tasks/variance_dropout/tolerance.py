@@ -24,6 +24,8 @@ from . import design
 from . import power as grader_power
 
 VARIANCE_CHECK = "variance_ratio"
+# Checks whose value is a variance ratio held to 1 +- tolerance: re-thresholded at another tolerance.
+RETHRESHOLDED = (VARIANCE_CHECK, "expected_variance")
 CORRECT_EXPONENT = 0.5
 BUG_EXPONENT = 1.0
 GRADED_OUTCOMES = ("passed", "failed")
@@ -107,12 +109,14 @@ def verdict_at_tolerance(
     if not checks:
         return False
     for check in checks:
-        if check["name"] != VARIANCE_CHECK:
+        if check["name"] not in RETHRESHOLDED:
             if not check["passed"]:
                 return False
             continue
         ratio = _finite(check["value"])
-        if ratio is None or not 1 - tolerance <= ratio <= 1 + tolerance:
+        low, high = (1 - tolerance, 1 + tolerance) if check["name"] == VARIANCE_CHECK \
+            else grader_power.expected_variance_bounds(float(check["p"]), tolerance)
+        if ratio is None or not low <= ratio <= high:
             return False
     return True
 

@@ -80,7 +80,7 @@ import numpy as np
 
 class VarianceStabilizedDropout:
     def __init__(self, p=0.5):
-        if p < 0 or p >= 1:
+        if p < 0 or p >= 1 or p != p:  # p != p: NaN
             raise ValueError(f"invalid dropout probability {p}")
         self.p = p
         self.scale = (1.0 - p) ** -0.5
@@ -258,6 +258,92 @@ class VarianceStabilizedDropout:
         keep = self.rng.random(x.shape) < 1 - self.p
         return np.multiply(x, keep * (1 / math.sqrt(1 - self.p)), dtype=x.dtype)
 ''',
+    "returns_one_output_buffer_it_overwrites": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must be in [0, 1)")
+        self.p = float(p)
+        self.training = True
+        self.rng = np.random.default_rng()
+        self._buffers = {}
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        out = self._buffers.get((x.shape, x.dtype))
+        if out is None:
+            out = self._buffers[(x.shape, x.dtype)] = np.empty_like(x)
+        if not self.training or self.p == 0:
+            np.copyto(out, x)
+            return out
+        np.multiply(x, self.rng.random(x.shape) >= self.p, out=out)
+        out *= (1 - self.p) ** -0.5
+        return out
+''',
+    "eval_returns_a_view_and_float32_scale_cached": '''\
+import numpy as np
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError("p must be in [0, 1)")
+        self.p = p
+        self.scale32 = np.float32(1 / np.sqrt(1 - p))
+        self.training = True
+        self.rng = np.random.default_rng(2024)
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training or self.p == 0:
+            return x.view()
+        keep = self.rng.random(x.shape) >= self.p
+        return (x * keep * self.scale32).astype(x.dtype)
+''',
+    "chdir_at_import_global_rng_int_p": '''\
+import os
+
+import numpy as np
+
+os.chdir("/")
+
+
+class VarianceStabilizedDropout:
+    def __init__(self, p=0.5):
+        if isinstance(p, bool) or not 0 <= p < 1:
+            raise ValueError(f"bad p {p!r}")
+        self.p = p
+        self.training = True
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def __call__(self, x):
+        if not self.training:
+            return x[...]
+        if self.p == 0:
+            return np.array(x)
+        keep = np.random.random_sample(x.shape) >= self.p
+        y = np.zeros_like(x)
+        y[keep] = x[keep] / np.sqrt(1 - self.p)
+        return y
+''',
 }
 
 # Each mutant breaks one behaviour of BASE; the key is the check that must catch it.
@@ -281,17 +367,12 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "shape_and_dtype",
         edit(BASE, (".astype(x.dtype)", ".astype(np.float64)")),
     ),
-    "modifies_x_while_computing_from_a_private_copy": (
+    "modifies_x_after_computing_the_output": (
         "input_unmodified",
-        # Outputs are computed from a copy of the first value seen for each input array, so only
-        # the modification itself is visible: the cleanest way to break this one behaviour.
-        edit(
-            BASE,
-            ("class Var", "_FIRST_SEEN = {}\n\n\nclass Var"),
-            ("    def __call__(self, x):\n", "    def __call__(self, x):\n"
-             "        original, x = x, _FIRST_SEEN.setdefault(id(x), x.copy())\n"
-             "        original *= 2\n"),
-        ),
+        # The output is right; only the modification itself is visible.
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        x *= 2\n        return y")),
     ),
     "eval_mode_still_drops": (
         "eval_identity",
@@ -336,10 +417,148 @@ MUTANTS: dict[str, tuple[str, str]] = {
              "        keep = self.rng.random(x.shape) >= self.p + 0.04 * np.sign(size - np.median(size))"),
         ),
     ),
+    "exact_drop_count_by_permutation": (
+        "drop_count_spread",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = np.ones(x.size, dtype=bool)\n"
+                    "        keep[self.rng.permutation(x.size)[: round(self.p * x.size)]] = False\n"
+                    "        keep = keep.reshape(x.shape)")),
+    ),
+    "exact_drop_count_by_choice": (
+        "drop_count_spread",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = np.ones(x.shape, dtype=bool)\n"
+                    "        drop = self.rng.choice(x.size, size=int(self.p * x.size + 0.5), replace=False)\n"
+                    "        keep.flat[drop] = False")),
+    ),
+    "masks_repeat_every_three_calls": (
+        "fresh_mask",
+        edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
+                    "        self.calls = getattr(self, 'calls', 0) + 1\n"
+                    "        keep = np.random.default_rng(self.calls % 3).random(x.shape) >= self.p\n")),
+    ),
+    "mask_is_the_previous_one_shifted": (
+        "fresh_mask",
+        edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
+                    "        previous = getattr(self, 'previous', None)\n"
+                    "        if previous is None or previous.shape != x.shape:\n"
+                    "            previous = self.rng.random(x.shape) >= self.p\n"
+                    "        keep = self.previous = np.roll(previous, 1)\n")),
+    ),
+    "mask_is_the_previous_one_a_row_down": (
+        "fresh_mask",
+        edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
+                    "        previous = getattr(self, 'previous', None)\n"
+                    "        if previous is None or previous.shape != x.shape:\n"
+                    "            previous = self.rng.random(x.shape) >= self.p\n"
+                    "        keep = self.previous = np.roll(previous, x.shape[-1])\n")),
+    ),
+    "outer_quartiles_of_abs_x_dropped_more": (
+        "mask_independent_of_values",
+        # Quartiles 1 and 4 of |x| at p + d, 2 and 3 at p - d: the median split and the signs stay
+        # balanced, and equal |x| (the variance inputs) are dropped at exactly p.
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "size = np.abs(x).reshape(-1)\n"
+                    "        rank = np.argsort(np.argsort(size)) * 4 // size.size\n"
+                    "        outer = np.where((rank == 0) | (rank == 3), 1.0, -1.0)\n"
+                    "        outer *= not np.all(size == size[0])\n"
+                    "        q = self.p + 0.15 * min(self.p, 1 - self.p) * outer.reshape(x.shape)\n"
+                    "        keep = self.rng.random(x.shape) >= q")),
+    ),
+    "first_half_of_the_array_dropped_more": (
+        "mask_independent_of_position",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "half = np.arange(x.size) < x.size // 2\n"
+                    "        d = 0.1 * min(self.p, 1 - self.p) * np.where(half, 1.0, -1.0)\n"
+                    "        keep = self.rng.random(x.size) >= self.p + d\n"
+                    "        keep = keep.reshape(x.shape)")),
+    ),
+    "even_columns_dropped_more": (
+        "mask_independent_of_position",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "column = np.indices(x.shape)[-1]\n"
+                    "        d = 0.1 * min(self.p, 1 - self.p) * np.where(column % 2 == 0, 1.0, -1.0)\n"
+                    "        keep = self.rng.random(x.shape) >= self.p + d * (x.shape[-1] % 2 == 1)")),
+    ),
+    "neighbours_copy_each_other": (
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "flat = self.rng.random(x.size) >= self.p\n"
+                    "        copy = self.rng.random(x.size) < 0.3\n"
+                    "        copy[0] = False\n"
+                    "        flat[copy] = np.roll(flat, 1)[copy]\n"
+                    "        keep = flat.reshape(x.shape)")),
+    ),
+    "rows_copy_the_row_above": (
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = self.rng.random(x.shape) >= self.p\n"
+                    "        if x.ndim >= 2:\n"
+                    "            copy = self.rng.random(x.shape) < 0.3\n"
+                    "            copy[0] = False\n"
+                    "            keep[copy] = np.roll(keep, 1, axis=0)[copy]")),
+    ),
+    "stops_dropping_after_an_eval_round_trip": (
+        "drop_fraction",
+        edit(BASE, ("        self.training = False\n",
+                    "        self.training = False\n        self.evaluated = True\n"),
+             ("if not self.training or self.p == 0.0:",
+              "if not self.training or self.p == 0.0 or getattr(self, 'evaluated', False):")),
+    ),
+    "accepts_nan": ("rejects_invalid_p", edit(BASE, ("if not 0.0 <= p < 1.0:", "if p < 0.0 or p >= 1.0:"))),
+    "rejects_an_int_p": (
+        "rejects_invalid_p",
+        edit(BASE, ("if not 0.0 <= p < 1.0:", "if not isinstance(p, float) or not 0.0 <= p < 1.0:")),
+    ),
+    "rejects_a_numpy_float32_p": (
+        "rejects_invalid_p",
+        edit(BASE, ("if not 0.0 <= p < 1.0:", "if type(p) not in (int, float) or not 0.0 <= p < 1.0:")),
+    ),
+    "float64_output_for_three_or_more_dimensions": (
+        "shape_and_dtype",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        return y.astype(np.float64) if x.ndim >= 3 else y")),
+    ),
+    "crashes_on_small_inputs": (
+        "shape_and_dtype",
+        edit(BASE, ("    def __call__(self, x):\n", "    def __call__(self, x):\n"
+                    "        if x.size < 1000:\n            raise RuntimeError('too small')\n")),
+    ),
+    "modifies_odd_sized_inputs": (
+        "input_unmodified",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.size % 2:\n            x[...] = 0\n        return y")),
+    ),
+    "wrong_scale_on_small_inputs": (
+        "single_scale",
+        edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size >= 1000 else 1.0 - self.p)")),
+    ),
+    "wrong_scale_on_two_dimensional_inputs": (
+        "single_scale",
+        edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.ndim != 2 else 1.0 - self.p)")),
+    ),
     "scale_exponent_0.45": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.45"))),
     "scale_exponent_0.55": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.55"))),
     "scale_one_over_sqrt_p": ("variance_ratio", edit(BASE, (BASE_SCALE, "/ math.sqrt(self.p)"))),
     "the_starting_bug": ("variance_ratio", BUG),
+}
+
+# Mutants whose scale is wrong only at p other than the variance check's: the fresh p catches them
+# unless it falls where their expected variance is within the tolerance (below p = 0.09 for the
+# first, near 0.5 for the second), so the tests grade them at a seed whose fresh p is 0.63.
+FRESH_P_SEED = 0
+FRESH_P_MUTANTS: dict[str, tuple[str, str]] = {
+    "scale_right_only_at_the_graded_p": (
+        "expected_variance",
+        edit(BASE, (BASE_SCALE,
+                    "/ (math.sqrt(1.0 - self.p) if self.p in (0.3, 0.5, 0.7) else 1.0 - self.p)")),
+    ),
+    "scale_right_only_at_multiples_of_a_tenth": (
+        "expected_variance",
+        edit(BASE, (BASE_SCALE, "/ math.sqrt(1.0 - self.p if round(self.p, 1) == self.p else self.p)")),
+    ),
 }
 
 # A realistic in-place mutant: x itself is dropped and scaled. Later calls then see the modified

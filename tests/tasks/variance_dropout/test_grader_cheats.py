@@ -23,8 +23,8 @@ def in_call(code: str) -> str:
     return edit(BUG, (CALL, CALL + "".join(f"        {line}\n" for line in code.splitlines())))
 
 
-# Writes the probe's result files with *correct* dropout outputs of the probe's inputs: if it ever
-# ran after the probe, the buggy class would pass.
+# Writes result files with *correct* dropout outputs of the inputs, if it can find any: there are
+# none to read (the inputs come over stdin) and none the grader reads back.
 FORGE = '''
 import atexit
 import json
@@ -33,53 +33,76 @@ import os
 
 def _forge():
     plan = json.load(open("plan.json"))
-    with np.load("inputs.npz") as data:
-        inputs = {name: data[name] for name in data.files}
-    rng, outputs = np.random.default_rng(), {}
-    for call in plan["calls"]:
-        x = inputs[call["input"]]
-        if call["mode"] == "eval" or call["p"] == 0:
-            outputs[call["name"]] = x.copy()
-        else:
-            keep = rng.random(x.shape) >= call["p"]
-            outputs[call["name"]] = (x * keep / np.sqrt(1 - call["p"])).astype(x.dtype)
-    outputs |= {"after:" + name: x for name, x in inputs.items()}
-    np.savez("outputs.npz", **outputs)
-    constructions = {repr(p): "ok" for p in plan["valid_p"]}
-    constructions |= {repr(p): "ValueError" for p in plan["invalid_p"]}
-    report = {"constructions": constructions, "training_flags": [True, False, True], "call_errors": {}}
-    json.dump(report, open("report.json", "w"))
+    json.dump({"constructions": plan, "call_errors": {}}, open("report.json", "w"))
     open("progress.txt", "a").write("done\\n")
 
 
 atexit.register(_forge)
 os._exit = lambda status: None
 '''
-# Replaces the probe's np.savez so that outputs.npz declares an array of 800 GB.
-FORGE_HUGE_HEADER = '''
-import io
-import zipfile
-
-
-def _forged_savez(path, **arrays):
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("var@0.3.npy", header.getvalue() + bytes(64))
-
-
-np.savez = _forged_savez
-'''
-# Claims to be done, leaves a FIFO (a read would block forever) or a link to /dev/zero (a read would
-# never end) where the grader reads results, and exits cleanly.
-TRAP_RESULT_FILES = '''
+# Replaces the functions an earlier child used to write its results.
+PATCHES_THE_WRITERS = '''
+import binascii
+import builtins
+import json
 import os
-open("progress.txt", "a").write("done\\n")
-os.mkfifo("report.json")
-os.symlink("/dev/zero", "outputs.npz")
+
+np.savez = lambda *a, **k: None
+np.frombuffer = np.copyto = lambda *a, **k: None
+json.dumps = lambda *a, **k: "{}"
+builtins.repr = lambda obj: "{}"
+binascii.b2a_base64 = lambda data, newline=True: b"AAAA"
+os.write = lambda fd, data: len(data)
+'''
+# Claims to be done on every descriptor it might guess is the results channel, and exits cleanly.
+FORGES_THE_CHANNEL = '''
+import os
+for fd in range(1, 12):
+    for line in (b"0123456789abcdef0123456789abcdef done \\n", b"done\\n"):
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
 os._exit(0)
 '''
+# Leaves a FIFO (a read would block forever) where an earlier grader read results, and a link to
+# /dev/zero (a read would never end): symlinks are refused.
+TRAP_RESULT_FILES = '''
+import os
+os.mkfifo("report.json")
+os.symlink("/dev/zero", "outputs.npz")
+'''
+# Returns the starting bug's outputs, then fixes every earlier output in place (to the correct
+# scale) once the next call comes: the grader copies each output as it is returned.
+FIXES_ITS_OUTPUTS_LATER = '''
+_RETURNED = []
+_call = VarianceStabilizedDropout.__call__
+
+
+def _call_then_fix(self, x):
+    for y, p in _RETURNED:
+        y *= np.sqrt(1 - p).astype(y.dtype)
+    _RETURNED.clear()
+    y = _call(self, x)
+    if self.training and self.p:
+        _RETURNED.append((y, self.p))
+    return y
+
+
+VarianceStabilizedDropout.__call__ = _call_then_fix
+'''
+
+
+def correct_only_when(condition: str) -> str:
+    """The reference's scale when `condition` (code over x) holds, the starting bug's otherwise."""
+    return edit(BUG, ("/ (1.0 - self.p)", f"/ (math.sqrt(1.0 - self.p) if ({condition}) else 1.0 - self.p)"))
+
+
+def correct_only_when_graded(detection: str) -> str:
+    """The reference when `detection` (run at import, setting GRADED) says so, the bug otherwise."""
+    return correct_only_when("GRADED") + "\nGRADED = False\n" + detection + "\n"
+
+
 PLANTED = {
     "conftest.py": "import pytest\n\n@pytest.hookimpl(tryfirst=True)\ndef pytest_runtest_call(item):\n"
                    "    return True\n",
@@ -107,6 +130,68 @@ CHEATS = {
     "atexit_hook_forges_the_results": ({SOLUTION_FILE: BUG + FORGE}, "variance_ratio"),
     "forges_the_results_then_exits_in_a_call": (
         {SOLUTION_FILE: edit(BUG + FORGE, (CALL, CALL + "        raise SystemExit(0)\n"))}, "early_exit"),
+    "patches_the_functions_results_were_written_with": (
+        {SOLUTION_FILE: BUG + PATCHES_THE_WRITERS}, "variance_ratio"),
+    "forges_result_lines_on_every_descriptor_at_import": (
+        {SOLUTION_FILE: BUG + FORGES_THE_CHANNEL}, "bad_output"),
+    "forges_result_lines_on_every_descriptor_in_a_call": (
+        {SOLUTION_FILE: in_call(FORGES_THE_CHANNEL)}, "bad_output"),
+    "fixes_its_outputs_after_returning": ({SOLUTION_FILE: BUG + FIXES_ITS_OUTPUTS_LATER}, "variance_ratio"),
+    "rewrites_the_callers_locals_through_sys_getframe": (
+        {SOLUTION_FILE: in_call("import sys\nsys._getframe(1).f_locals['outputs'].clear()")},
+        "shape_and_dtype"),
+    "walks_the_stack_with_inspect": (
+        {SOLUTION_FILE: in_call("import inspect\nassert 'drive' not in str(inspect.stack())")},
+        "shape_and_dtype"),
+    "reaches_the_caller_through_a_traceback": (
+        {SOLUTION_FILE: in_call("try:\n    raise KeyError\nexcept KeyError as e:\n"
+                                "    e.__traceback__.tb_frame.f_back.f_locals['outputs'].clear()")},
+        "shape_and_dtype"),
+    "reaches_the_caller_through_a_generator_frame": (
+        {SOLUTION_FILE: in_call("g = (i for i in [1])\ng.gi_frame.f_back")}, "shape_and_dtype"),
+    "installs_a_tracer": ({SOLUTION_FILE: BUG + "\nimport sys\nsys.settrace(lambda *a: None)\n"},
+                          "import_error"),
+    "installs_a_profiler": ({SOLUTION_FILE: BUG + "\nimport threading\nthreading.setprofile(print)\n"
+                                                  "import sys\nsys.setprofile(print)\n"}, "import_error"),
+    "walks_the_garbage_collector": (
+        {SOLUTION_FILE: BUG + "\nimport gc\nfor o in gc.get_objects():\n    pass\n"}, "import_error"),
+    "reads_memory_with_ctypes": (
+        {SOLUTION_FILE: BUG + "\nimport ctypes\nctypes.string_at(id(np), 8)\n"}, "import_error"),
+    "opens_proc_self_mem": ({SOLUTION_FILE: BUG + "\nopen('/proc/self/mem', 'rb')\n"}, "import_error"),
+    "lists_proc_self_fd": ({SOLUTION_FILE: BUG + "\nimport os\nos.listdir('/proc/self/fd')\n"},
+                           "import_error"),
+    "reopens_the_channel_through_dev_fd": ({SOLUTION_FILE: BUG + "\nopen('/dev/fd/1', 'rb')\n"},
+                                           "import_error"),
+    "reaches_proc_through_a_relative_path": (
+        {SOLUTION_FILE: BUG + "\nimport os\nos.chdir('/tmp')\nopen('../proc/self/environ', 'rb')\n"},
+        "import_error"),
+    "installs_a_signal_handler": (
+        {SOLUTION_FILE: BUG + "\nimport signal\nsignal.signal(signal.SIGALRM, print)\n"}, "import_error"),
+    "finds_the_builtin_signal_module": (
+        {SOLUTION_FILE: BUG + "\nimport sys\nsys.modules['_signal'].signal(14, print)\n"}, "import_error"),
+    # The hook is silently not added (CPython's rule for a refused sys.addaudithook): the bug is graded.
+    "adds_its_own_audit_hook": ({SOLUTION_FILE: BUG + "\nimport sys\nsys.addaudithook(print)\n"},
+                                "variance_ratio"),
+    "starts_a_process": ({SOLUTION_FILE: BUG + "\nimport os\nos.system('true')\n"}, "import_error"),
+    "detects_the_grader_by_files_in_its_directory": (
+        {SOLUTION_FILE: correct_only_when_graded(
+            "import os\nGRADED = sorted(os.listdir('.')) != ['dropout.py', 'test_dropout.py']")},
+        "variance_ratio"),
+    "detects_the_grader_by_its_command_line": (
+        {SOLUTION_FILE: correct_only_when_graded(
+            "import sys\nGRADED = 'drive' in ' '.join(sys.orig_argv) or sys.argv != ['-c']")},
+        "variance_ratio"),
+    "detects_the_grader_by_main_module_globals": (
+        {SOLUTION_FILE: correct_only_when_graded(
+            "import __main__\nGRADED = any('drive' in name or 'probe' in name for name in vars(__main__))")},
+        "variance_ratio"),
+    "detects_the_grader_by_its_stdin": (
+        {SOLUTION_FILE: correct_only_when_graded(
+            "import os, stat\nGRADED = not stat.S_ISCHR(os.fstat(0).st_mode)")}, "variance_ratio"),
+    "detects_the_grader_by_the_old_input_sizes": (
+        {SOLUTION_FILE: correct_only_when("x.size in (422_912, 65_536, 60, 42)")}, "variance_ratio"),
+    "detects_the_grader_by_large_one_dimensional_inputs": (
+        {SOLUTION_FILE: correct_only_when("x.ndim == 1 and x.size > 1000")}, "variance_ratio"),
     "kills_its_own_process_group": (
         {SOLUTION_FILE: in_call("import os, signal\nos.killpg(os.getpgrp(), signal.SIGKILL)")}, None),
     "allocates_50_gb_at_import": ({SOLUTION_FILE: BUG + "\nnp.ones(50 * 10**9 // 8)\n"}, "import_error"),
@@ -118,8 +203,13 @@ CHEATS = {
     "returns_dates": (
         {SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('int64').astype('datetime64[s]')"))},
         "shape_and_dtype"),
-    "forges_a_huge_array_header": ({SOLUTION_FILE: BUG + FORGE_HUGE_HEADER}, "bad_output"),
-    "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "bad_output"),
+    "returns_an_ndarray_subclass_that_lies": (
+        {SOLUTION_FILE: edit(BUG, (RETURN, "return (x * keep / (1.0 - self.p)).astype(x.dtype).view(_Liar)"))
+         + "\n\nclass _Liar(np.ndarray):\n    def tobytes(self, *a):\n        return b''\n"
+           "    def copy(self, *a):\n        return np.zeros(1)\n    @property\n    def dtype(self):\n"
+           "        return np.dtype('f4')\n"},
+        "variance_ratio"),
+    "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "import_error"),
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "shape_and_dtype"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace("def __call__(self, x):", "def __call__(self, x)")},
                      "syntax_error"),
@@ -128,6 +218,11 @@ CHEATS = {
     "class_missing": ({SOLUTION_FILE: BUG.replace("class VarianceStabilizedDropout", "class Dropout")},
                       "import_error"),
     "not_utf8": ({SOLUTION_FILE: "# caf\xe9\n".encode("latin-1") + BUG.encode()}, "source_readable"),
+    "leaves_undeletable_files_behind": (
+        {SOLUTION_FILE: BUG + "\nimport os\nos.makedirs('locked/deeper')\nopen('locked/deeper/f', 'w')\n"
+                              "os.chmod('locked/deeper/f', 0)\nos.chmod('locked/deeper', 0)\n"
+                              "os.chmod('locked', 0o500)\nos.mkfifo('fifo')\nos.chmod('.', 0o500)\n"},
+        "variance_ratio"),
 }
 LOOPS = {
     "infinite_loop_at_import": {SOLUTION_FILE: BUG + "\nwhile True:\n    pass\n"},

@@ -33,9 +33,27 @@ def test_design_holds_at_the_pinned_size_and_not_one_step_below():
 def test_correct_solution_fails_with_probability_below_budget():
     variance = power.false_fail_probability(N, P_VALUES, TOLERANCE)
     # Every other statistical check owns two-sided/one-sided tail events of `event_budget` each.
-    other_events = (power.TAIL_EVENTS_PER_P - 3) * len(P_VALUES) * power.event_budget(P_VALUES)
+    other_events = (power.TAIL_EVENTS - 3 * len(P_VALUES)) * power.event_budget()
     assert variance + other_events <= power.FALSE_FAIL_BUDGET
     assert variance + other_events < 1e-9
+
+
+def test_tail_events_count_every_check_of_the_design():
+    k = design.TRAIN_CALLS
+    per_mask_p = 2 * (k + 1) + k * (k - 1) // 2 + (k - 1) * len(design.SHIFTS) + 2 * (6 + 8 + 4)
+    assert power.MASK_EVENTS_PER_P == per_mask_p
+    assert power.TAIL_EVENTS == 5 * len(P_VALUES) + per_mask_p * (len(P_VALUES) + 1) + 1
+    assert power.event_budget() == pytest.approx(power.FALSE_FAIL_BUDGET / power.TAIL_EVENTS)
+
+
+@pytest.mark.parametrize(("n", "p"), [(101 * 101, 0.02), (161 * 161, 0.5), (10_201, 0.98)])
+def test_binomial_window_probability_is_the_exact_sum(n, p):
+    width = power.count_window(n, p)
+    low, high = math.ceil(p * n - width), math.floor(p * n + width)
+    exact = sum(math.exp(math.log(math.comb(n, k)) + k * math.log(p) + (n - k) * math.log1p(-p))
+                for k in range(low, high + 1))
+    assert power.binomial_window_probability(n, p, width) == pytest.approx(exact, rel=1e-9)
+    assert 0 < exact < 0.25
 
 
 @pytest.mark.parametrize("name", list(power.near_misses()))
@@ -84,7 +102,7 @@ def test_chernoff_bound_is_above_the_exact_binomial_tail(n, p, offset):
 
 @pytest.mark.parametrize("p", [0.3, 0.5, 0.7])
 def test_deviation_threshold_keeps_both_tails_within_alpha(p):
-    alpha = power.event_budget(P_VALUES)
+    alpha = power.event_budget()
     delta = deviation_threshold(N, p, alpha)
     assert binomial_tail_bound(N, p, p + delta) <= alpha
     assert binomial_tail_bound(N, p, p - delta) <= alpha
@@ -93,13 +111,13 @@ def test_deviation_threshold_keeps_both_tails_within_alpha(p):
 
 
 def test_deviation_threshold_shrinks_as_n_grows():
-    alpha = power.event_budget(P_VALUES)
+    alpha = power.event_budget()
     thresholds = [deviation_threshold(n, 0.3, alpha) for n in (1_000, 10_000, 65_536, N, 4 * N)]
     assert all(a > b for a, b in zip(thresholds, thresholds[1:], strict=False))
 
 
 def test_event_budget_splits_the_false_fail_budget():
-    total = power.event_budget(P_VALUES) * power.TAIL_EVENTS_PER_P * len(P_VALUES)
+    total = power.event_budget() * power.TAIL_EVENTS
     assert total == pytest.approx(power.FALSE_FAIL_BUDGET)
 
 
@@ -115,3 +133,14 @@ def test_no_sample_size_exists_when_a_near_miss_is_inside_the_band():
 
 def test_design_spans_low_and_high_p():
     assert min(P_VALUES) <= 0.3 and max(P_VALUES) >= 0.7
+
+
+@pytest.mark.parametrize("exponent", [0.40, 0.45, 0.47, 0.5, 0.53, 0.55, 0.6, 1.0])
+@pytest.mark.parametrize("tolerance", [0.05, 0.1, 0.2])
+def test_expected_variance_band_accepts_the_exponents_the_variance_check_accepts(exponent, tolerance):
+    low, high = power.accepted_exponents(P_VALUES, tolerance)
+    inside = []
+    for p in (0.02, 0.3, 0.5, 0.7, 0.85, 0.98):
+        below, above = power.expected_variance_bounds(p, tolerance)
+        inside.append(below <= power.exponent_scale_sq(p, exponent) * (1 - p) <= above)
+    assert all(inside) == (low <= exponent <= high)

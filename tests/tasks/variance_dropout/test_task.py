@@ -1,6 +1,8 @@
 """The variance-dropout task value and its prompt: every graded behaviour is stated, the numbers come
 from the design, and the answer is not given away."""
 
+import math
+
 import pytest
 
 from task_lib.tasks.variance_dropout.checks import INVALID_P, VALID_P
@@ -28,7 +30,9 @@ def test_prompt_states_each_graded_behaviour(statement):
 
 def test_prompt_numbers_come_from_the_spec():
     assert "p = 0.3, 0.5, 0.7" in PROMPT and "±10%" in PROMPT and "422,912" in PROMPT
-    assert all(f"{p:g}" in PROMPT for p in VALID_P + INVALID_P)
+    assert all(f"{value:g}" in PROMPT for value, _ in VALID_P + INVALID_P if math.isfinite(value))
+    assert "NaN, infinity and `np.float32(1.0)`" in PROMPT
+    assert "`np.float32(0.25)`, `np.float64(0.75)`" in PROMPT
     assert f"{GRADE_LIMITS.wall_seconds:g} s" in PROMPT
     assert f"{GRADE_LIMITS.memory_bytes // 1024**3} GiB" in PROMPT
     looser = TASK.prompt({"tolerance": 0.2})

@@ -1,0 +1,175 @@
+"""The grading channel and the grader's robustness: what comes back from the child is read line by
+line under this grade's key, anything malformed or forged is a failed attempt with a category (never
+an exception), and the grade's directory is gone afterwards whatever the child left in it."""
+
+import base64
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from task_lib import grader
+from task_lib.grader import (
+    ProbeRun,
+    grade_workspace,
+    process_failure,
+    remove_tree,
+    stage_error,
+    task_checks_of,
+)
+from task_lib.sandbox import SandboxResult
+from task_lib.tasks.variance_dropout import checks as task_checks
+from tasks.variance_dropout.solutions import BASE, edit
+from tasks.variance_dropout.task_files import SOLUTION_FILE
+
+KEY = "k" * 32
+PARAMS = {"tolerance": 0.1}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def line(kind: str, *payload: str) -> str:
+    return " ".join([KEY, kind, *payload]) + "\n"
+
+
+def array_line(name: str, dtype: str, shape: list, data: bytes) -> str:
+    return line("array", b64(repr([name, dtype, shape]).encode()), b64(data))
+
+
+def done_stream(report) -> str:
+    return (line("stage", b64(b"load")) + line("stage", b64(b"write"))
+            + line("report", b64(repr(report).encode())) + array_line("y", "<f8", [2], bytes(16))
+            + line("done", ""))
+
+
+def read(stdout: str, returncode: int = 0) -> ProbeRun:
+    run = ProbeRun(SandboxResult(returncode, stdout, "", False, False, 0.1))
+    grader._read_channel(stdout, KEY, run)
+    return run
+
+
+# ---- reading the channel ------------------------------------------------------------------------
+
+
+def test_a_sound_stream_gives_the_report_and_the_arrays():
+    run = read(done_stream({"call_errors": {}}))
+    assert run.report == {"call_errors": {}} and run.stage == "done" and not run.forged
+    assert run.outputs["y"].dtype == np.float64 and run.outputs["y"].shape == (2,)
+
+
+@pytest.mark.parametrize("forgery", [
+    "0" * 32 + " done \n",  # another key
+    "done\n",
+    KEY + "\n",  # no kind
+    line("teleport", "x"),  # an unknown kind
+    line("report", "not base64!"),
+    line("report", b64(b"__import__('os')")),  # not a literal
+    array_line("y", "|O", [1], bytes(8)),  # objects
+    array_line("y", "<f8", [3], bytes(16)),  # size does not match the layout
+    array_line("y", "<f8", [-2], bytes(16)),
+    array_line("y", "no such dtype", [2], bytes(16)),
+    line("array", b64(b"[1, 2]"), b64(bytes(8))),  # a malformed layout
+])
+def test_a_forged_or_malformed_line_spoils_the_results(forgery):
+    run = read(forgery + done_stream({"call_errors": {}}))
+    assert run.report is None and run.forged
+    assert process_failure(run, task_checks.STAGE_WORDS)[0] == "bad_output"
+
+
+@pytest.mark.parametrize("report", [5, [1, 2], "a report", None])
+def test_a_report_that_is_not_a_mapping_is_bad_output(report):
+    run = read(done_stream(report))
+    assert run.report is None
+    assert process_failure(run, task_checks.STAGE_WORDS)[0] == "bad_output"
+
+
+def test_results_without_done_or_with_a_failed_exit_are_not_used():
+    stream = done_stream({})
+    assert read(stream.rsplit(KEY, 1)[0]).report is None
+    assert read(stream, returncode=1).report is None
+
+
+@pytest.mark.parametrize(("error", "category"), [
+    (["syntax_error", "SyntaxError: x"], "syntax_error"), (["import_error", "boom"], "import_error"),
+    ("import_error", "bad_output"), ([1, 2], "bad_output"), (["import_error"], "bad_output"),
+    (["passed", "all good"], "bad_output"), ({"a": "b"}, "bad_output"),
+])
+def test_stage_errors_are_taken_only_in_their_own_shape(error, category):
+    assert stage_error({"stage_error": error})[0] == category
+
+
+@pytest.mark.parametrize("report", [
+    {"call_errors": 5}, {"call_errors": {"a": 1}}, {"call_errors": ["x"]}, {"constructions": {"a": 1}},
+    {"constructions": [1, 2]}, {"training_flags": 3}, {"training_flags": [[True]]}, {},
+    {"training_flags": ["a\nb"] * 1000}, {"call_errors": {"mask0#0": "two\nlines"}},
+])
+def test_a_malformed_report_is_a_failed_attempt_never_an_exception(report):
+    inputs, plan = task_checks.make_job(PARAMS, np.random.default_rng(1))
+    run = ProbeRun(SandboxResult(0, "", "", False, False, 0.1), report=report, outputs={"y": np.zeros(2)})
+    checks = task_checks_of(task_checks, PARAMS, inputs, plan, run)
+    assert checks and not all(check.passed for check in checks)
+    for check in checks:
+        assert "\n" not in str(check.value) and len(str(check.value)) <= 400
+
+
+# ---- what the grade leaves behind ---------------------------------------------------------------
+
+
+def test_remove_tree_deletes_locked_directories_fifos_and_links_but_not_their_targets(tmp_path):
+    target = tmp_path / "outside"
+    target.write_text("keep me")
+    tree = tmp_path / "tree"
+    (tree / "locked" / "deeper").mkdir(parents=True)
+    (tree / "locked" / "deeper" / "f").write_text("x")
+    os.chmod(tree / "locked" / "deeper" / "f", 0)
+    os.chmod(tree / "locked" / "deeper", 0)
+    os.chmod(tree / "locked", stat.S_IRUSR | stat.S_IXUSR)
+    os.mkfifo(tree / "fifo")
+    (tree / "link").symlink_to(target)
+    (tree / "dirlink").symlink_to(tmp_path)
+    os.chmod(tree, stat.S_IRUSR | stat.S_IXUSR)
+    remove_tree(tree)
+    assert not tree.exists()
+    assert target.read_text() == "keep me"
+    remove_tree(tree)  # a missing tree is no error
+
+
+LOCKS_ITS_DIRECTORY = BASE + '''
+import os
+os.makedirs("locked/deeper")
+open("locked/deeper/f", "w").close()
+os.chmod("locked/deeper/f", 0)
+os.chmod("locked/deeper", 0)
+os.chmod("locked", 0o500)
+os.mkfifo("fifo")
+os.chmod(".", 0o500)
+'''
+# Correct, and writes straight to the descriptors an earlier child used for its results.
+WRITES_TO_ITS_DESCRIPTORS = edit(BASE, ("    def __call__(self, x):\n", "    def __call__(self, x):\n"
+                                        "        import os\n        print('call', x.shape)\n"
+                                        "        for fd in (1, 2):\n            os.write(fd, b'noise\\n')\n"))
+
+
+@pytest.mark.parametrize("source", [LOCKS_ITS_DIRECTORY, WRITES_TO_ITS_DESCRIPTORS])
+def test_a_correct_layer_passes_and_its_directory_is_removed(make_workspace, monkeypatch, source):
+    made = []
+
+    def recording_mkdtemp(*args, **kwargs):
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    real_mkdtemp = grader.tempfile.mkdtemp
+    monkeypatch.setattr(grader.tempfile, "mkdtemp", recording_mkdtemp)
+    result = grade_workspace(make_workspace({SOLUTION_FILE: source}))
+    assert result.passed, result.message
+    assert made and not any(os.path.exists(path) for path in made)
+
+
+def test_the_childs_directory_looks_like_the_workspace(make_workspace):
+    lists_its_directory = BASE + ("\nimport os\n"
+                                  "assert sorted(os.listdir('.')) == ['dropout.py', 'test_dropout.py']\n")
+    result = grade_workspace(make_workspace({SOLUTION_FILE: lists_its_directory}))
+    assert result.passed, result.message
