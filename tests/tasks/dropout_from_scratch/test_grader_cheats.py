@@ -114,7 +114,8 @@ CHEATS = {
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "survivor_scale"),
     "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "call_error"),
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "call_error"),
-    "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "bad_output"),
+    # The audit hook refuses the symlink at import; the results never come from files anyway.
+    "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "import_error"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace(DEF, DEF.rstrip(":\n") + "\n")}, "syntax_error"),
     "nul_byte_in_source": ({SOLUTION_FILE: BUG + "\n# \0\n"}, "syntax_error"),
     "raises_at_import": ({SOLUTION_FILE: BUG + "\nraise RuntimeError('no')\n"}, "import_error"),
