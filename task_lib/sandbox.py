@@ -257,6 +257,8 @@ _BWRAP_GAPS = (
     "readable: every installed package in site-packages, /usr, the standard library, and the path of an "
     "editable install (named in site-packages, not its content)",
     "the working directory is handed to uid 65534 (chown) before each run",
+    "a harness killed by SIGKILL (no cleanup runs) in the first milliseconds of a sandbox's start, before "
+    "bwrap has bound the sandbox's life to its own, leaves that sandbox running until its program ends",
 )
 _UNSHARE_CONFINES = ("no network: empty network namespace", "own PID namespace with a fresh /proc",
                      "nothing outlives the run (the PID namespace dies with the child)")
