@@ -11,9 +11,15 @@ its working directory (read-write, at its own path), a fresh `/proc` of its own 
 so no IP or abstract Unix socket of the host is reachable, and no host socket path is bound. bwrap runs
 as root to set up the mounts (the interpreter may live under a directory only root can traverse), then
 `setpriv` makes the child host uid/gid 65534 with no groups, no capabilities (bounding set included) and
-`no_new_privs`; the working directory is handed to uid 65534 before each run. Nothing outlives the run:
-the PID namespace dies with bwrap (`--die-with-parent`), which is killed at the end; `--new-session`
-keeps the child off the caller's terminal.
+`no_new_privs`; the working directory is handed to uid 65534 before each run.
+
+Nothing outlives the run. bwrap starts in a session of its own (no controlling terminal, so the child
+cannot reach the caller's), and its process group holds, for their whole lives, bwrap and the pid 1 of
+the child's PID namespace, which bwrap runs (every other process of the sandbox is inside that
+namespace, and dies with its pid 1). The end of a run kills that group before reaping bwrap, so the
+group cannot have gone: a kill that lands at any moment of bwrap's start, even before bwrap's pid 1
+has bound its life to bwrap's (`--die-with-parent`), kills the namespace. (bwrap's `--new-session`
+would move its pid 1 out of the group before that binding, leaving a window in which it survives.)
 """
 
 from __future__ import annotations
@@ -182,8 +188,9 @@ def _option_args(mount: Mount) -> list[str]:
 # Own PID, network, IPC, UTS and cgroup namespaces. Not `--unshare-all`: its user namespace, with bwrap
 # run as root, would map the child's uid 65534 to host root (exempt from RLIMIT_NPROC); the child is made
 # host uid 65534 by setpriv instead, which also drops every capability and sets no_new_privs.
+# No `--new-session` (see the module docstring): bwrap's own session is made by `started_python`.
 _BWRAP_FLAGS = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session")
+                "--die-with-parent")
 _SETPRIV_FLAGS = (f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups", "--inh-caps=-all",
                   "--bounding-set=-all", "--no-new-privs")
 
@@ -237,7 +244,7 @@ _BWRAP_CONFINES = (
     "no network: empty network namespace (no IP, no abstract Unix sockets), no host socket path bound",
     "own PID namespace with a fresh /proc (no other process, its environment or signals)",
     "private /tmp (tmpfs), own IPC and UTS namespaces",
-    "nothing outlives the run (--die-with-parent, PID namespace, --new-session)",
+    "nothing outlives the run: the PID namespace's pid 1 stays in bwrap's process group, killed at the end",
     "process limit (RLIMIT_NPROC for uid 65534)",
 )
 _BWRAP_GAPS = (
@@ -250,6 +257,8 @@ _BWRAP_GAPS = (
     "readable: every installed package in site-packages, /usr, the standard library, and the path of an "
     "editable install (named in site-packages, not its content)",
     "the working directory is handed to uid 65534 (chown) before each run",
+    "a harness killed by SIGKILL (no cleanup runs) in the first milliseconds of a sandbox's start, before "
+    "bwrap has bound the sandbox's life to its own, leaves that sandbox running until its program ends",
 )
 _UNSHARE_CONFINES = ("no network: empty network namespace", "own PID namespace with a fresh /proc",
                      "nothing outlives the run (the PID namespace dies with the child)")
@@ -349,11 +358,18 @@ def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
     return text, False
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _end(process: subprocess.Popen) -> None:
+    """Kill the child's process group, then reap the child; nothing once it is reaped. The child is
+    reaped only here, after the kill: until then its pid, and so its group, cannot be reused, and the
+    kill reaches everything that was ever in the group and is still alive (under bubblewrap: bwrap and
+    the PID namespace's pid 1)."""
+    if process.returncode is not None:
+        return
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except ProcessLookupError:  # the group is empty: every member has ended and been reaped
         pass
+    process.wait()
 
 
 def _feed(pipe, data: bytes) -> None:
@@ -367,28 +383,31 @@ def _feed(pipe, data: bytes) -> None:
 
 
 def _wait_for_exit(process: subprocess.Popen, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for `process` to end and reap it; False if it is still running.
+    """Wait up to `timeout` seconds for `process` to end, without reaping it (see `_end`); False if it
+    is still running.
 
     A pidfd wakes us the moment the child ends; `Popen.wait(timeout)` would poll with sleeps of up
-    to 50 ms, adding that much to every sandboxed run. Without pidfds (not Linux 5.3+) it polls.
+    to 50 ms, adding that much to every sandboxed run. Without pidfds (not Linux 5.3+) it polls too.
     """
     try:
         pidfd = os.pidfd_open(process.pid)
     except (AttributeError, OSError):
-        try:
-            process.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
+        return _poll_for_exit(process.pid, timeout)
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        ended = bool(poller.poll(timeout * 1000))
+        return bool(poller.poll(timeout * 1000))
     finally:
         os.close(pidfd)
-    if ended:
-        process.wait()
-    return ended
+
+
+def _poll_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _child_status(returncode: int) -> int:
@@ -415,8 +434,7 @@ class SandboxChild:
         try:
             timed_out = not _wait_for_exit(self.process, max(left, 0.0))
         finally:
-            _kill_group(self.process)  # also reaps grandchildren left in the group
-            self.process.wait()
+            _end(self.process)  # also kills what is left in its group
         stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
         stderr, cut_err = _read_capped(self.io_dir / "stderr", self.limits.output_chars)
         return SandboxResult(
@@ -442,7 +460,8 @@ def started_python(
     """Start `python -I -B *args` in `cwd` under `limits` now, and finish it later: a child that
     reads its stdin (`stdin=True`) waits there for `finish`, e.g. while the caller writes its input
     files. `readable` are extra paths the child may read, `pass_fds` file descriptors it inherits.
-    The child and its process group are killed on leaving, whatever happened."""
+    The child and its process group are killed on leaving, whatever happened (a KeyboardInterrupt
+    included), and the child is reaped."""
     start = time.monotonic()
     if isolation().mechanism == "bubblewrap":
         hand_over(Path(cwd))
@@ -462,8 +481,7 @@ def started_python(
         try:
             yield SandboxChild(process, Path(io_dir), limits, start)
         finally:
-            _kill_group(process)
-            process.wait()
+            _end(process)
 
 
 def run_python(

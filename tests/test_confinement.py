@@ -19,7 +19,7 @@ from task_lib.backends import Backend
 from task_lib.offline import OFFLINE_LABEL, OfflineServer
 from task_lib.offline.policy_kit import sandbox_escape
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxLimits, isolation, run_python
+from task_lib.sandbox import SandboxLimits, isolation, run_python, started_python
 from task_lib.tools import WorkspaceTools
 from task_lib.transcript import read_transcript
 from task_lib.workspace import create_workspace
@@ -171,6 +171,43 @@ def test_a_fork_bomb_is_stopped_at_the_process_limit_and_the_host_is_fine(worksp
     while nobody_processes() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert nobody_processes() == 0
+
+
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, session, ... (empty once gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def children_of(pid: int) -> list[int]:
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [child for child in pids if stat_fields(child)[1:2] == [str(pid)]]
+
+
+def is_python(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("python")
+    except OSError:
+        return False
+
+
+@BUBBLEWRAP
+def test_the_sandboxs_processes_outside_its_pid_namespace_stay_in_bwraps_process_group(workspace):
+    """What lets a kill at any moment reach the whole sandbox: bwrap's child (the PID namespace's pid 1,
+    which starts the child's program) never leaves bwrap's process group, a session of its own."""
+    mark = f"group-mark-{time.monotonic_ns()}"
+    with started_python(["-c", "import sys\nsys.stdin.read()", mark], cwd=workspace, stdin=True) as child:
+        bwrap = child.process.pid
+        deadline = time.monotonic() + 10
+        while not any(map(is_python, alive_with(mark))):
+            assert time.monotonic() < deadline, "the sandboxed program never started"
+            time.sleep(0.01)
+        inner = children_of(bwrap)
+        assert len(inner) == 1 and children_of(inner[0])  # pid 1, running the program
+        assert stat_fields(bwrap)[2:4] == [str(bwrap), str(bwrap)]  # leads its own group and session
+        assert stat_fields(inner[0])[2:4] == [str(bwrap), str(bwrap)]
 
 
 DETACHED = """\

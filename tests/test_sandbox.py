@@ -7,11 +7,18 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from task_lib.sandbox import SandboxLimits, child_environment, network_isolation_available, run_python
+from task_lib.sandbox import (
+    SandboxLimits,
+    child_environment,
+    network_isolation_available,
+    run_python,
+    started_python,
+)
 
 NAMESPACES = pytest.mark.skipif(
     not network_isolation_available(),
@@ -101,6 +108,39 @@ def test_timeout_kills_the_child_and_its_grandchildren(timed_out):
 def test_timeout_kills_a_grandchild_that_left_the_process_group(timed_out):
     _, mark = timed_out
     assert survivors(mark, "escaped.started") == []
+
+
+# A child that forks a grandchild; both block at once. The mark (argv[1]) names them from outside.
+BLOCKING = "import os, sys, time\nos.fork()\ntime.sleep(60)\n"
+RACERS, ROUNDS = 8, 20
+
+
+def start_and_kill(workdir: Path, mark: str, delay: float, how: str) -> None:
+    """Start a sandboxed child and kill it `delay` seconds later: by leaving `started_python`, or by a
+    wall-clock limit that short."""
+    workdir.mkdir()
+    if how == "leave":
+        with started_python(["-c", BLOCKING, mark], cwd=workdir) as child:
+            time.sleep(delay)
+        assert child.process.returncode is not None  # reaped: no zombie left in this process
+    else:
+        result = run_python(["-c", BLOCKING, mark], cwd=workdir, limits=SandboxLimits(wall_seconds=delay))
+        assert result.timed_out
+
+
+@pytest.mark.parametrize("how", ["leave", "wall_limit"])
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_child_killed_during_its_start_leaves_no_process_behind(tmp_path, how, round_):
+    """The kill lands anywhere in the sandbox's start (before, during and after bwrap sets it up, in
+    concurrent runs): afterwards no process of any run is alive."""
+    mark = f"sandbox-race-{os.getpid()}-{time.monotonic_ns()}"
+    delays = [0.004 * ((round_ + i) % RACERS) for i in range(RACERS)]  # 0 to 28 ms
+    with ThreadPoolExecutor(RACERS) as pool:
+        runs = [pool.submit(start_and_kill, tmp_path / str(i), mark, delay, how)
+                for i, delay in enumerate(delays)]
+    for run_ in runs:
+        run_.result()
+    assert survivors(mark, "", seconds=3) == []  # a killed process may take a moment to go
 
 
 SCAN_ENVIRONS = """
