@@ -185,11 +185,16 @@ def _drop_fraction(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]
 
 
 def _fresh_masks(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    stats = {}
-    for (i, a), (j, b) in combinations(enumerate(g.masks), 2):
-        for s in design.SHIFTS:
-            first, second = (a[: a.size - s], b[s:]) if s >= 0 else (a[-s:], b[: b.size + s])
-            stats[f"calls {i},{j} shift {s}"] = (float(np.mean(first == second)), g.bounds[f"shift {s}"])
+    """Agreement of every two calls i < j, element k of i against element k + s of j."""
+    drops, stats = g.masks, {}
+    for s in sorted({abs(s) for s in design.SHIFTS}):
+        first, second = drops[:, : drops.shape[1] - s], drops[:, s:]
+        # alike[i, j]: fraction of k where call i at k and call j at k + s are both dropped or both kept
+        alike = np.count_nonzero(first[:, None] == second[None], axis=2) / first.shape[1]
+        for i, j in combinations(range(len(drops)), 2):
+            for shift, value in ((s, alike[i, j]), (-s, alike[j, i])):
+                if shift in design.SHIFTS:
+                    stats[f"calls {i},{j} shift {shift}"] = (float(value), g.bounds[f"shift {shift}"])
     return stats
 
 

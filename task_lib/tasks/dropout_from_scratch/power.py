@@ -36,6 +36,7 @@ arrays is checked on its own.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -132,6 +133,7 @@ def thresholds(p: float, shape: Sequence[int] | None = None,
     n, calls = math.prod(shape), design.N_CALLS
     q = p**2 + (1 - p) ** 2
 
+    @functools.cache
     def interval(size: int, mean: float) -> tuple[float, float]:
         delta = deviation_threshold(size, mean, alpha)
         return mean - delta, mean + delta
