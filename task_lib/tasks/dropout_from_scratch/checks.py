@@ -5,6 +5,7 @@ names the sentence of the prompt that announces each check."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from itertools import combinations
 from typing import Any
@@ -54,13 +55,13 @@ def _nonzero_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: typ
     return (magnitude * rng.choice((-1.0, 1.0), size=shape)).astype(dtype)
 
 
-def _balanced_values(rng: np.random.Generator, dtype: type) -> np.ndarray:
-    """STAT_SHAPE values of exactly balanced signs (half negative), magnitudes as `_nonzero_values`."""
-    n = grader_power.stat_size()
+def _balanced_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Values of balanced signs (n // 2 negative), magnitudes as `_nonzero_values`."""
+    n = math.prod(shape)
     signs = np.ones(n)
     signs[: n // 2] = -1.0
     values = (np.abs(rng.standard_normal(n)) + 0.01) * rng.permutation(signs)
-    return values.reshape(design.STAT_SHAPE).astype(dtype)
+    return values.reshape(shape).astype(dtype)
 
 
 def draw_fresh_p(rng: np.random.Generator) -> float:
@@ -81,6 +82,40 @@ def draw_shapes(rng: np.random.Generator) -> dict[str, tuple[int, ...]]:
             "large": (int(rng.integers(50, 101)), 2 * int(rng.integers(50, 100)) + 1)}
 
 
+def draw_stat_shape(rng: np.random.Generator, rank: int, parity: int | None = None) -> tuple[int, ...]:
+    """A fresh shape of `rank` dimensions with a number of elements in STAT_SIZE_RANGE (of the given
+    parity, if any): every axis but the last of at least 2 (so an N-D array has at least 2 rows), each
+    drawn up to twice the even split of what is left, the last one filling up to the drawn size."""
+    low, high = design.STAT_SIZE_RANGE
+    while True:
+        n = int(rng.integers(low, high + 1))
+        sides: list[int] = []
+        for axes_left in range(rank, 1, -1):
+            even_split = (n / math.prod(sides)) ** (1 / axes_left)
+            sides.append(int(rng.integers(2, max(2, round(2 * even_split)) + 1)))
+        shape = (*sides, max(1, round(n / math.prod(sides))))
+        size = math.prod(shape)
+        if low <= size <= high and (parity is None or size % 2 == parity):
+            return shape
+
+
+def draw_stat_groups(rng: np.random.Generator, p_values: tuple[float, ...]) -> list[dict[str, Any]]:
+    """This grade's statistical arrays: one per p and dtype, each rank of STAT_RANKS used equally often
+    in a fresh order, the 1-D ones of alternating parity (one odd length, one even)."""
+    count = len(p_values) * len(design.STAT_DTYPES)
+    ranks = [int(r) for r in rng.permutation(np.resize(design.STAT_RANKS, count))]
+    parities = iter(rng.permutation(np.resize((0, 1), ranks.count(1))).tolist())
+    groups, shapes = [], set()
+    for i, rank in enumerate(ranks):
+        parity = next(parities) if rank == 1 else None
+        while (shape := draw_stat_shape(rng, rank, parity)) in shapes:  # one shape per array
+            pass
+        shapes.add(shape)
+        p, dtype = p_values[i // len(design.STAT_DTYPES)], design.STAT_DTYPES[i % len(design.STAT_DTYPES)]
+        groups.append({"input": f"stat@{p:g}:{dtype}", "p": p, "dtype": dtype, "shape": shape})
+    return groups
+
+
 def _call(name: str, role: str, x: str, p: tuple[str, float], training: bool | None) -> dict[str, Any]:
     return {"name": name, "role": role, "input": x, "p": list(p), "training": training}
 
@@ -88,13 +123,13 @@ def _call(name: str, role: str, x: str, p: tuple[str, float], training: bool | N
 def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
     """The inputs and the call plan of one grade."""
     fresh = draw_fresh_p(rng)
-    inputs = {"stat32": _balanced_values(rng, np.float32), "stat64": _balanced_values(rng, np.float64),
-              "arg_x": _nonzero_values(rng, (7, 11), np.float64)}
+    inputs = {"arg_x": _nonzero_values(rng, (7, 11), np.float64)}
     calls = [_call(f"p={label}", "invalid", "arg_x", p, None) for label, p in design.INVALID_P.items()]
     calls += [_call(f"p={label}", "arg", "arg_x", p, None) for label, p in design.VALID_P.items()]
-    for p in (*design.FIXED_P, fresh):
-        x = "stat64" if p == fresh else "stat32"
-        calls += [_call(f"stat@{p:g}#{i}", "stat", x, ("float", p), True if i % 2 else None)
+    for group in draw_stat_groups(rng, (*design.FIXED_P, fresh)):
+        x = group["input"]
+        inputs[x] = _balanced_values(rng, group["shape"], np.dtype(group["dtype"]).type)
+        calls += [_call(f"{x}#{i}", "stat", x, ("float", group["p"]), True if i % 2 else None)
                   for i in range(design.N_CALLS)]
     for shape_name, shape in draw_shapes(rng).items():
         for bits, dtype in (("32", np.float32), ("64", np.float64)):
@@ -106,7 +141,8 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
                       _call(f"eval@1:{x}", "eval", x, ("float", 1.0), False),
                       _call(f"zero:{x}", "zero", x, ("float", 0.0), True),
                       _call(f"one:{x}", "one", x, ("float", 1.0), None)]
-    return inputs, {"fresh_p": fresh, "calls": calls}
+    order = rng.permutation(len(calls))  # no call's place in the sequence tells what it is for
+    return inputs, {"fresh_p": fresh, "calls": [calls[i] for i in order]}
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
@@ -134,6 +170,88 @@ def _worst(name: str, p: float, stats: dict[str, tuple[float, tuple[float, float
     return Check(name, passed, value, [low, high], p=p, detail=f"{detail}; shown: {which}")
 
 
+class StatGroup:
+    """One group of calls: the array `x` the calls got at p, their masks (calls x n, True = dropped)
+    and the acceptance intervals at x's shape."""
+
+    def __init__(self, p: float, x: np.ndarray, masks: np.ndarray):
+        self.p, self.x, self.masks = p, x, masks
+        self.label = f"{x.dtype}{list(x.shape)}"
+        self.bounds = grader_power.thresholds(p, x.shape)
+
+
+def _drop_fraction(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
+    return {"drop fraction": (float(g.masks.mean()), g.bounds["drop_fraction"])}
+
+
+def _fresh_masks(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
+    """Agreement of every two calls i < j, element k of i against element k + s of j."""
+    drops, stats = g.masks, {}
+    for s in sorted({abs(s) for s in design.SHIFTS}):
+        first, second = drops[:, : drops.shape[1] - s], drops[:, s:]
+        # alike[i, j]: fraction of k where call i at k and call j at k + s are both dropped or both kept
+        alike = np.count_nonzero(first[:, None] == second[None], axis=2) / first.shape[1]
+        for i, j in combinations(range(len(drops)), 2):
+            for shift, value in ((s, alike[i, j]), (-s, alike[j, i])):
+                if shift in design.SHIFTS:
+                    stats[f"calls {i},{j} shift {shift}"] = (float(value), g.bounds[f"shift {shift}"])
+    return stats
+
+
+def _quartile_labels(x: np.ndarray) -> np.ndarray:
+    """Each element's |x| quartile (0-3), by rank: four groups of n/4 elements (rounded)."""
+    flat = np.abs(x.ravel())
+    labels = np.empty(flat.size, dtype=np.int64)
+    labels[np.argsort(flat, kind="stable")] = np.arange(flat.size) * 4 // flat.size
+    return labels
+
+
+def _values(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
+    labels, positive = _quartile_labels(g.x), g.x.ravel() > 0
+    stats = {f"|x| quartile {q + 1}": (float(g.masks[:, labels == q].mean()), g.bounds["value_group"])
+             for q in range(4)}
+    stats["x > 0"] = (float(g.masks[:, positive].mean()), g.bounds["sign_group"])
+    stats["x < 0"] = (float(g.masks[:, ~positive].mean()), g.bounds["sign_group"])
+    return stats
+
+
+def _position(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
+    blocks = np.array_split(g.masks, grader_power.POSITION_BLOCKS, axis=1)
+    return {f"quarter {i + 1}": (float(block.mean()), g.bounds["position_block"])
+            for i, block in enumerate(blocks)}
+
+
+def _elements(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
+    calls, n = g.masks.shape
+    pairs = g.masks[:, : n // 2 * 2].reshape(calls, -1, 2)
+    alike = float(np.mean(pairs[..., 0] == pairs[..., 1]))
+    stats = {"neighbours (2k, 2k+1)": (alike, g.bounds["neighbours"])}
+    if g.x.ndim > 1:
+        cols = g.x.shape[-1]
+        rows = n // cols // 2 * 2
+        grid = g.masks[:, : rows * cols].reshape(calls, rows // 2, 2, cols)
+        stats["rows (2r, 2r+1)"] = (float(np.mean(grid[:, :, 0] == grid[:, :, 1])), g.bounds["rows"])
+    return stats
+
+
+TWO_SIDED = {
+    "drop_fraction": (_drop_fraction, "fraction of zeroed elements over the calls on one array"),
+    "fresh_masks": (_fresh_masks, "fraction of positions dropped/kept alike in two calls"),
+    "mask_independent_of_values": (_values, "drop fraction by value group"),
+    "mask_independent_of_position": (_position, "drop fraction by quarter of the array"),
+    "elements_independent": (_elements, "fraction of pairs dropped/kept alike"),
+}
+
+
+def drop_count_spread(p: float, groups: list[StatGroup]) -> Check:
+    """Passes when, in every group, some call's drop count is more than COUNT_SLACK away from p n."""
+    spreads = {g.label: float(np.max(np.abs(g.masks.sum(axis=1) - p * g.masks.shape[1]))) for g in groups}
+    which = min(spreads, key=spreads.get)
+    return Check("drop_count_spread", spreads[which] > design.COUNT_SLACK, spreads[which],
+                 f"> {design.COUNT_SLACK}", p=p,
+                 detail=f"largest |drop count - p*n| over the calls on one array; shown: {which}")
+
+
 class ContractChecker:
     """Computes every check from the inputs we sent and the raw outputs we got back."""
 
@@ -146,15 +264,6 @@ class ContractChecker:
         self.rejections: dict[str, str] = rejections if isinstance(rejections, dict) else {}
         self.calls = plan["calls"]
         self.p_values = (*design.FIXED_P, plan["fresh_p"])
-        self.quartiles = {k: self._quartile_labels(inputs[k]) for k in ("stat32", "stat64")}
-
-    @staticmethod
-    def _quartile_labels(x: np.ndarray) -> np.ndarray:
-        """Each element's |x| quartile (0-3), by rank: four groups of exactly n/4 elements."""
-        flat = np.abs(x.ravel())
-        labels = np.empty(flat.size, dtype=np.int64)
-        labels[np.argsort(flat, kind="stable")] = np.arange(flat.size) * 4 // flat.size
-        return labels
 
     def output(self, name: str) -> np.ndarray | str:
         """The output of call `name`, or why there is none."""
@@ -257,67 +366,30 @@ class ContractChecker:
         return Check("survivor_scale", excess <= 1.0, excess * rtol, rtol,
                      detail=f"largest |y/x*(1-p) - 1| over nonzero outputs, at {name}")
 
-    # ---- statistical checks, at each p ----
+    # ---- statistical checks: each array (group of calls) on its own, one check per p ----
 
     def per_p(self, p: float) -> list[Check]:
-        calls = [c for c in self.of_role("stat") if c["p"][1] == p]
-        x = self.inputs[calls[0]["input"]]
-        outs = [self.output(c["name"]) for c in calls]
-        problem = next((o for o in outs if isinstance(o, str)), None)
-        if problem is None and any(o.shape != x.shape for o in outs):
-            problem = "output shape differs from x"
-        if problem is not None:
-            return [Check(name, False, problem, None, p=p) for name in PER_P_CHECKS]
-        masks = np.stack([(o == 0).ravel() for o in outs])  # calls x n, True = dropped
-        bounds = grader_power.thresholds(p)
-        return [self.drop_fraction(p, masks, bounds), self.fresh_masks(p, masks, bounds),
-                self.drop_count_spread(p, masks),
-                self.values_independent(p, masks, bounds, x, calls[0]["input"]),
-                self.position_independent(p, masks, bounds), self.elements_independent(p, masks, bounds)]
-
-    def drop_fraction(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
-        low, high = bounds["drop_fraction"]
-        fraction = float(masks.mean())
-        return Check("drop_fraction", low <= fraction <= high, fraction, [low, high], p=p)
-
-    def fresh_masks(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
-        stats = {}
-        for (i, a), (j, b) in combinations(enumerate(masks), 2):
-            for s in design.SHIFTS:
-                first, second = (a[: a.size - s], b[s:]) if s >= 0 else (a[-s:], b[: b.size + s])
-                stats[f"calls {i},{j} shift {s}"] = (float(np.mean(first == second)), bounds[f"shift {s}"])
-        return _worst("fresh_masks", p, stats, "fraction of positions dropped/kept alike in two calls")
-
-    def drop_count_spread(self, p: float, masks: np.ndarray) -> Check:
-        counts = masks.sum(axis=1)
-        spread = float(np.max(np.abs(counts - p * masks.shape[1])))
-        return Check("drop_count_spread", spread > design.COUNT_SLACK, spread, f"> {design.COUNT_SLACK}",
-                     p=p, detail="largest |drop count - p*n| over the calls")
-
-    def values_independent(self, p: float, masks: np.ndarray, bounds: dict, x: np.ndarray,
-                           input_name: str) -> Check:
-        labels, positive = self.quartiles[input_name], x.ravel() > 0
-        stats = {f"|x| quartile {q + 1}": (float(masks[:, labels == q].mean()), bounds["value_group"])
-                 for q in range(4)}
-        stats["x > 0"] = (float(masks[:, positive].mean()), bounds["sign_group"])
-        stats["x < 0"] = (float(masks[:, ~positive].mean()), bounds["sign_group"])
-        return _worst("mask_independent_of_values", p, stats, "drop fraction by value group")
-
-    def position_independent(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
-        blocks = np.split(masks, grader_power.POSITION_BLOCKS, axis=1)
-        stats = {f"quarter {i + 1}": (float(block.mean()), bounds["position_block"])
-                 for i, block in enumerate(blocks)}
-        return _worst("mask_independent_of_position", p, stats, "drop fraction by quarter of the array")
-
-    def elements_independent(self, p: float, masks: np.ndarray, bounds: dict) -> Check:
-        calls, n = masks.shape
-        rows, cols = design.STAT_SHAPE
-        pairs = masks[:, : n // 2 * 2].reshape(calls, -1, 2)
-        grid = masks.reshape(calls, rows // 2, 2, cols)
-        stats = {"neighbours (2k, 2k+1)": (float(np.mean(pairs[..., 0] == pairs[..., 1])),
-                                           bounds["neighbours"]),
-                 "rows (2r, 2r+1)": (float(np.mean(grid[:, :, 0] == grid[:, :, 1])), bounds["rows"])}
-        return _worst("elements_independent", p, stats, "fraction of pairs dropped/kept alike")
+        """The statistical checks at p over its groups (one array per dtype): a check passes when it
+        holds in every group, and shows the statistic farthest out."""
+        by_input: dict[str, list[dict[str, Any]]] = {}
+        for call in self.of_role("stat"):
+            if call["p"][1] == p:
+                by_input.setdefault(call["input"], []).append(call)
+        groups = []
+        for name, calls in by_input.items():
+            x = self.inputs[name]
+            outs = [self.output(c["name"]) for c in calls]
+            problem = next((f"{c['name']}: {o}" for c, o in zip(calls, outs, strict=True)
+                            if isinstance(o, str)), None)
+            if problem is None and any(o.shape != x.shape for o in outs):
+                problem = f"{name}: output shape differs from x"
+            if problem is not None:
+                return [Check(check, False, problem, None, p=p) for check in PER_P_CHECKS]
+            groups.append(StatGroup(p, x, np.stack([(o == 0).ravel() for o in outs])))
+        checks = {check: _worst(check, p, {f"{g.label}: {k}": v for g in groups for k, v in stat(g).items()},
+                                detail) for check, (stat, detail) in TWO_SIDED.items()}
+        checks["drop_count_spread"] = drop_count_spread(p, groups)
+        return [checks[check] for check in PER_P_CHECKS]
 
     def all_checks(self) -> list[Check]:
         checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(),

@@ -4,9 +4,14 @@ Pure data: the prompt states them, the checks use them, power.py derives `N_CALL
 FIXED_P = (0.2, 0.5, 0.8)
 # Each grade also checks one p drawn uniformly from this range (rounded to 3 decimals).
 FRESH_P_RANGE = (0.1, 0.9)
-# The statistical checks call dropout N_CALLS times at each checked p on one array of this shape.
-STAT_SHAPE = (128, 129)
-N_CALLS = 8
+# The statistical checks call dropout N_CALLS times on each of two arrays (one per dtype) at each
+# checked p: eight arrays in all, each of a shape drawn fresh in every grade, with a number of elements
+# in STAT_SIZE_RANGE. Their ranks are STAT_RANKS, each used twice, in an order drawn fresh; of the two
+# 1-D arrays, one has odd length and one even.
+STAT_DTYPES = ("float32", "float64")
+STAT_RANKS = (1, 2, 3, 4)
+STAT_SIZE_RANGE = (6000, 12000)
+N_CALLS = 10
 # The drop count of some call must differ from p * n by more than this (exact-count masks do not).
 COUNT_SLACK = 1
 # Mask shifts (in elements of the flattened array) compared between every two calls.

@@ -1,31 +1,42 @@
 """Thresholds and error bounds of dropout-from-scratch's statistical checks, from binomial tails.
 
-At each checked p the grader calls dropout `N_CALLS` times on one array of n = prod(STAT_SHAPE)
-elements and reads the masks (zeros) back. For a correct solution every mask element is an
-independent Bernoulli(p) drop, so each statistic below is a binomial proportion:
+At each checked p the grader calls dropout `N_CALLS` times on each of `len(STAT_DTYPES)` arrays (a
+*group* of calls per array), every array of a shape drawn fresh per grade with n elements,
+n in STAT_SIZE_RANGE, and reads the masks (zeros) back. Every statistic is computed per group. For a
+correct solution every mask element is an independent Bernoulli(p) drop, so each is a binomial
+proportion:
 
-- drop fraction: all n * N_CALLS elements, p;
+- drop fraction: all n * N_CALLS elements of the group, p;
 - fresh masks: for two calls i < j and a shift s, "element k of call i and element k + s of call j
   are both dropped or both kept", n - |s| pairs, q = p^2 + (1-p)^2;
-- values: the elements of each |x| quartile and of each sign, pooled over the calls, p;
-- position: each quarter of the flattened array, pooled over the calls, p;
-- elements: the disjoint neighbour pairs (2k, 2k+1) of the flattened array and the row pairs
-  (2r, 2r+1), compared element by element, pooled over the calls, q.
+- values: the elements of each |x| quartile (at least n // 4) and of each sign (at least n // 2),
+  pooled over the calls, p;
+- position: each quarter of the flattened array (at least n // 4 elements), pooled over the calls, p;
+- elements: the disjoint neighbour pairs (2k, 2k+1) of the flattened array and, for 2 or more
+  dimensions, the row pairs (2r, 2r+1) of its rows (runs of the last axis), compared element by
+  element, pooled over the calls, q.
 
 Each is checked two-sided at the Chernoff deviation (`deviation_threshold`) of its own tail budget
-`event_budget()`: FALSE_FAIL_BUDGET split evenly (union bound) over every tail event of the grade.
-The count-spread check fails a correct solution only if every call's drop count lies within
-COUNT_SLACK of p * n; that probability is computed exactly from the binomial pmf, and `N_CALLS` is
-the smallest number of calls keeping it within its budget over the whole fresh-p range.
+`event_budget()`: FALSE_FAIL_BUDGET split evenly (union bound) over every tail event of the grade. The
+thresholds are derived at each group's drawn shape (`thresholds`); a Chernoff bound exp(-m KL) only
+falls as a statistic's size m grows, so the smallest size (STAT_SIZE_RANGE[0], the one the prompt
+quotes) gives the widest intervals. The count-spread check fails a correct solution only if every call
+of a group has its drop count within COUNT_SLACK of p * n; `count_window_bound` bounds one call's
+probability of that by a quantity that falls with n, and `N_CALLS` is the smallest number of calls
+keeping its power within the tail budget at the smallest n over the whole fresh-p range.
 
-The nearest wrong solutions and why they pass with probability at most FALSE_PASS_BUDGET:
+The nearest wrong solutions and why they pass with probability at most FALSE_PASS_BUDGET (bounds at
+the smallest n, which hold for every larger one):
 scales 1/sqrt(1-p) and (1-p)^-0.9 fail the deterministic survivor-scale check at every p
 (`scale_error`), keeping with probability p fails the drop fraction at p = 0.2 (`false_pass_bounds`),
 exact-count masks fail the count spread always, repeated or shifted masks fail the fresh-mask check.
+A solution that is right only on some shapes fails wherever the others land: each of the eight
+arrays is checked on its own.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -42,17 +53,23 @@ ELEMENT_PAIRINGS = 2  # neighbours and rows
 FRESH_P_GRID = 801  # points of the fresh-p range where the count-spread bound is evaluated
 
 
-def stat_size() -> int:
-    return math.prod(design.STAT_SHAPE)
+def smallest_size() -> int:
+    """The fewest elements a statistical array can have: where every bound below is derived."""
+    return design.STAT_SIZE_RANGE[0]
 
 
 def checked_p_count() -> int:
     return len(design.FIXED_P) + 1
 
 
-def tail_events_per_p(calls: int = design.N_CALLS) -> int:
-    """Tail events a correct solution could trip at one p: two per two-sided statistic, one for the
-    count spread."""
+def group_count() -> int:
+    """Groups of calls (one array each) in a grade: one per dtype at each checked p."""
+    return checked_p_count() * len(design.STAT_DTYPES)
+
+
+def tail_events_per_group(calls: int = design.N_CALLS) -> int:
+    """Tail events a correct solution could trip in one group: two per two-sided statistic, one for
+    the count spread (the row pairs counted even where a 1-D array has none)."""
     pairs = calls * (calls - 1) // 2
     two_sided = 1 + pairs * len(design.SHIFTS) + VALUE_GROUPS + POSITION_BLOCKS + ELEMENT_PAIRINGS
     return 2 * two_sided + 1
@@ -60,7 +77,7 @@ def tail_events_per_p(calls: int = design.N_CALLS) -> int:
 
 def event_budget(calls: int = design.N_CALLS) -> float:
     """Probability allowed to each tail event, so that all of them together stay within the budget."""
-    return FALSE_FAIL_BUDGET / (tail_events_per_p(calls) * checked_p_count())
+    return FALSE_FAIL_BUDGET / (tail_events_per_group(calls) * group_count())
 
 
 def binomial_pmf(n: int, p: float, k: int) -> float:
@@ -77,9 +94,19 @@ def count_window_probability(n: int, p: float, slack: int = design.COUNT_SLACK) 
     return sum(binomial_pmf(n, p, k) for k in range(low, high + 1))
 
 
+def count_window_bound(n: int, p: float, slack: int = design.COUNT_SLACK) -> float:
+    """An upper bound on `count_window_probability` that falls as n grows (for n p, n (1-p) > slack).
+
+    The window holds at most 2 slack + 1 integers k, each with P(K = k) <= sqrt(n / (2 pi k (n-k)))
+    (Stirling with Robbins' remainders), and k (n-k) >= (n p - slack) (n (1-p) - slack) on it."""
+    low, high = n * p - slack, n * (1 - p) - slack
+    return (2 * slack + 1) * math.sqrt(n / (2 * math.pi * low * high))
+
+
 def count_spread_false_fail(p: float, calls: int = design.N_CALLS, n: int | None = None) -> float:
-    """Exact probability that every call's drop count lies within COUNT_SLACK of n p."""
-    return count_window_probability(n or stat_size(), p) ** calls
+    """Bound on the probability that every call of a group of n elements (the smallest by default)
+    has its drop count within COUNT_SLACK of n p."""
+    return count_window_bound(n or smallest_size(), p) ** calls
 
 
 def checkable_p(p_values: Sequence[float] | None = None) -> list[float]:
@@ -90,28 +117,35 @@ def checkable_p(p_values: Sequence[float] | None = None) -> list[float]:
 
 
 def calls_needed() -> int:
-    """Smallest number of calls per p whose count-spread false-fail stays within its tail budget
-    everywhere `checkable_p` looks (design.N_CALLS holds it)."""
+    """Smallest number of calls per group whose count-spread false-fail stays within its tail budget
+    everywhere `checkable_p` looks, at the smallest size (design.N_CALLS holds it)."""
     return smallest_satisfying(
         lambda calls: max(count_spread_false_fail(p, calls) for p in checkable_p()) <= event_budget(calls))
 
 
-def thresholds(p: float, alpha: float | None = None) -> dict[str, tuple[float, float]]:
-    """Two-sided acceptance intervals of every binomial statistic at p, by statistic."""
+def thresholds(p: float, shape: Sequence[int] | None = None,
+               alpha: float | None = None) -> dict[str, tuple[float, float]]:
+    """Two-sided acceptance intervals of every binomial statistic of one group of calls at p on an
+    array of `shape` (by default 1-D of the smallest size), by statistic. Groups of uneven size
+    (quartiles, signs, quarters of an odd n) get the interval of the smallest one, which is wider."""
     alpha = event_budget() if alpha is None else alpha
-    n, calls, rows = stat_size(), design.N_CALLS, design.STAT_SHAPE[0]
+    shape = tuple(shape or (smallest_size(),))
+    n, calls = math.prod(shape), design.N_CALLS
     q = p**2 + (1 - p) ** 2
 
+    @functools.cache
     def interval(size: int, mean: float) -> tuple[float, float]:
         delta = deviation_threshold(size, mean, alpha)
         return mean - delta, mean + delta
 
     result = {"drop_fraction": interval(n * calls, p),
-              "value_group": interval(n * calls // 4, p),
-              "sign_group": interval(n * calls // 2, p),
-              "position_block": interval(n * calls // POSITION_BLOCKS, p),
-              "neighbours": interval(n // 2 * calls, q),
-              "rows": interval(rows // 2 * design.STAT_SHAPE[1] * calls, q)}
+              "value_group": interval(n // 4 * calls, p),
+              "sign_group": interval(n // 2 * calls, p),
+              "position_block": interval(n // POSITION_BLOCKS * calls, p),
+              "neighbours": interval(n // 2 * calls, q)}
+    if len(shape) > 1:
+        rows, cols = n // shape[-1], shape[-1]
+        result["rows"] = interval(rows // 2 * cols * calls, q)
     result |= {f"shift {s}": interval(n - abs(s), q) for s in design.SHIFTS}
     return result
 
@@ -122,8 +156,9 @@ def scale_error(p: float, scale: float) -> float:
 
 
 def false_pass_bounds() -> dict[str, float]:
-    """Upper bounds on the probability that each nearest wrong solution passes a whole grade."""
-    n, calls = stat_size(), design.N_CALLS
+    """Upper bounds on the probability that each nearest wrong solution passes a whole grade (at the
+    smallest size: larger arrays have narrower intervals and smaller tails)."""
+    n, calls = smallest_size(), design.N_CALLS
     rtol = min(design.SCALE_RTOL.values())
     grid = checkable_p()
 

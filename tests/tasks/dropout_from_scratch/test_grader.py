@@ -86,10 +86,22 @@ def test_wrong_scales_are_measured_not_just_rejected(graded):
     assert by_name["scale_one_over_sqrt"].value > 0.05 and by_name["scale_exponent_0.9"].value > 0.01
 
 
-def test_statistical_thresholds_come_from_the_power_analysis(graded):
-    for check in graded["reference"].checks:
+def stat_inputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: x for name, x in inputs.items() if name.startswith("stat@")}
+
+
+def test_statistical_thresholds_come_from_the_power_analysis_at_each_arrays_shape(graded):
+    result = graded["reference"]
+    inputs, _ = make_job({}, np.random.default_rng(result.seed))
+    shapes = {p: [x.shape for name, x in stat_inputs(inputs).items() if name.startswith(f"stat@{p:g}:")]
+              for p in {c.p for c in result.checks if c.p is not None}}
+    for check in result.checks:
         if check.name == "drop_fraction":
-            assert check.threshold == pytest.approx(list(grader_power.thresholds(check.p)["drop_fraction"]))
+            intervals = [list(grader_power.thresholds(check.p, s)["drop_fraction"]) for s in shapes[check.p]]
+            assert len(intervals) == len(design.STAT_DTYPES)
+            assert any(check.threshold == pytest.approx(interval) for interval in intervals)
+            widest = grader_power.thresholds(check.p)["drop_fraction"]  # at the smallest size
+            assert widest[0] <= check.threshold[0] < check.threshold[1] <= widest[1]
         elif check.name == "drop_count_spread":
             assert check.value > design.COUNT_SLACK
 
@@ -109,15 +121,37 @@ def test_jobs_are_fresh_per_seed_and_reproducible_for_one():
     other, other_plan = make_job({}, np.random.default_rng(2))
     assert plan == plan_again and all(np.array_equal(first[k], again[k]) for k in first)
     assert plan["fresh_p"] != other_plan["fresh_p"]
-    assert not np.array_equal(first["stat32"], other["stat32"])
+    assert not np.array_equal(first["stat@0.5:float32"], other["stat@0.5:float32"])
+    assert [x.shape for x in stat_inputs(first).values()] != [x.shape for x in stat_inputs(other).values()]
+    assert [c["name"] for c in plan["calls"]] != [c["name"] for c in other_plan["calls"]]  # order shuffled
 
 
 def test_inputs_are_nonzero_and_the_statistical_ones_sign_balanced():
     inputs, _ = make_job({}, np.random.default_rng(3))
     assert all(np.all(x != 0) for x in inputs.values())
-    for name, dtype in (("stat32", np.float32), ("stat64", np.float64)):
-        x = inputs[name]
-        assert x.shape == design.STAT_SHAPE and x.dtype == dtype and np.sum(np.sign(x)) == 0
+    for name, x in stat_inputs(inputs).items():
+        assert name.endswith(x.dtype.name) and np.sum(np.sign(x)) == x.size % 2
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_statistical_arrays_are_fresh_shapes_of_every_rank_within_the_stated_sizes(seed):
+    inputs, _ = make_job({}, np.random.default_rng(seed))
+    arrays = list(stat_inputs(inputs).values())
+    low, high = design.STAT_SIZE_RANGE
+    assert len(arrays) == (len(design.FIXED_P) + 1) * len(design.STAT_DTYPES)
+    assert all(low <= x.size <= high and all(side >= 2 for side in x.shape[:-1]) for x in arrays)
+    assert sorted(x.ndim for x in arrays) == sorted(design.STAT_RANKS * 2)
+    assert sorted(x.size % 2 for x in arrays if x.ndim == 1) == [0, 1]
+    assert len({x.shape for x in arrays}) == len(arrays)
+    assert sorted(x.dtype.name for x in arrays) == sorted(design.STAT_DTYPES * (len(design.FIXED_P) + 1))
+
+
+def test_statistical_shapes_vary_across_grades():
+    shapes = [tuple(x.shape for x in stat_inputs(make_job({}, np.random.default_rng(seed))[0]).values())
+              for seed in range(20)]
+    sizes = {x for grade in shapes for s in grade for x in [int(np.prod(s))]}
+    assert len(set(shapes)) == 20 and len(sizes) > 100
+    assert {s[0] for grade in shapes for s in grade if len(s) == 4} != {2}  # leading sides vary too
 
 
 def test_shapes_are_drawn_fresh_with_one_to_four_dimensions():
@@ -127,11 +161,14 @@ def test_shapes_are_drawn_fresh_with_one_to_four_dimensions():
     assert len({tuple(grade.values()) for grade in shapes}) == 20
 
 
-def test_plan_calls_every_checked_p_n_calls_times():
-    _, plan = make_job({}, np.random.default_rng(4))
+def test_plan_calls_every_statistical_array_n_calls_times_at_its_p():
+    inputs, plan = make_job({}, np.random.default_rng(4))
     stat = [c for c in plan["calls"] if c["role"] == "stat"]
-    counts = {p: sum(c["p"][1] == p for c in stat) for p in (*design.FIXED_P, plan["fresh_p"])}
-    assert set(counts.values()) == {design.N_CALLS}
+    for p in (*design.FIXED_P, plan["fresh_p"]):
+        for dtype in design.STAT_DTYPES:
+            name = f"stat@{p:g}:{dtype}"
+            assert sum(c["input"] == name and c["p"][1] == p for c in stat) == design.N_CALLS
+    assert len(stat) == design.N_CALLS * len(stat_inputs(inputs))
 
 
 # ---- the visible tests --------------------------------------------------------------------------

@@ -19,8 +19,29 @@ def test_count_spread_false_fail_stays_within_its_tail_budget_over_the_fresh_ran
 
 
 def test_the_budget_is_split_over_every_tail_event():
-    events = grader_power.tail_events_per_p() * grader_power.checked_p_count()
+    events = grader_power.tail_events_per_group() * grader_power.group_count()
     assert grader_power.event_budget() * events == pytest.approx(grader_power.FALSE_FAIL_BUDGET)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.37, 0.5, 0.8, 0.9])
+def test_count_window_bound_holds_and_falls_with_n(p):
+    low, high = design.STAT_SIZE_RANGE
+    sizes = [*range(low, low + 40), *range(low, high + 1, 97), high]
+    assert all(grader_power.count_window_probability(n, p) <= grader_power.count_window_bound(n, p)
+               for n in sizes)
+    bounds = [grader_power.count_window_bound(n, p) for n in range(low, high + 1, 7)]
+    assert all(a > b for a, b in zip(bounds, bounds[1:], strict=False))
+    assert grader_power.count_window_bound(low, p) < 2 * grader_power.count_window_probability(low, p)
+
+
+def test_thresholds_narrow_as_the_array_grows():
+    low, high = design.STAT_SIZE_RANGE
+    for p in (0.1, 0.5, 0.9):
+        smallest, larger = grader_power.thresholds(p), grader_power.thresholds(p, (3, high // 3))
+        for name, (lo, hi) in larger.items():
+            if name in smallest:
+                assert smallest[name][0] < lo < hi < smallest[name][1], name
+        assert "rows" in larger and "rows" not in smallest  # a 1-D array has no rows
 
 
 def test_count_window_probability_matches_a_simulation():
