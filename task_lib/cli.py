@@ -329,6 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write the report to {exc.filename}: {exc.strerror or exc}") from None
     print(f"wrote the report of {args.run_dir} to {path}")
+    return EXIT_OK
 
 
 def cmd_summarize_inspect(args: argparse.Namespace) -> int:
