@@ -8,8 +8,10 @@ STAMP := $(VENV)/.installed
 BACKEND ?= offline
 TASK ?= variance-dropout
 MODEL ?= $(if $(filter offline,$(BACKEND)),scripted:mix,claude-haiku-4-5)
-# The notebooks look for a run in runs/<backend>-<task> unless told otherwise.
-RUN_DIR ?= runs/$(BACKEND)-$(TASK)
+# The notebooks look for a run in runs/<backend>-<task>-<task version> unless told otherwise: a task
+# edited since gets a new run instead of a refusal to resume the old one.
+TASK_VERSION = $(shell $(BIN)/python -c "from task_lib.registry import get_task; print(get_task('$(TASK)').version)")
+RUN_DIR ?= runs/$(BACKEND)-$(TASK)-$(TASK_VERSION)
 RUNS ?= 20
 # Everything `make run` writes goes under runs/ (ignored by git): executed notebooks and their figures.
 RUN_NOTEBOOKS := runs/notebooks
@@ -47,7 +49,7 @@ run: setup
 # Re-execute the committed notebooks in place (offline, fixed seeds), refreshing figures/.
 notebooks: setup
 	$(BIN)/python -m task_lib calibrate --task $(TASK) --backend offline --model scripted:mix \
-		--runs $(RUNS) --out runs/offline-$(TASK) --resume
+		--runs $(RUNS) --out runs/offline-$(TASK)-$(TASK_VERSION) --resume
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m task_lib notebooks
 
 lint: setup
