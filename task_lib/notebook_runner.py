@@ -31,10 +31,19 @@ HARNESS_FOLDER = "harness"
 
 def find_notebooks(directory: Path | str) -> list[Path]:
     """The course notebooks (``NN_*.ipynb``) in ``directory`` and its folders, in reading order:
-    those directly in it, then one folder per task (by name), then the harness's folder."""
+    those directly in it, then one folder per task (in the registry's order, then any other folder by
+    name), then the harness's folder."""
+    from task_lib.registry import TASK_PACKAGES
+
+    order = [package.rsplit(".", 1)[1] for package in TASK_PACKAGES.values()]
+
+    def reading_order(folder: Path) -> tuple:
+        return (folder.name == HARNESS_FOLDER, order.index(folder.name) if folder.name in order else len(order),
+                folder.name)
+
     directory = Path(directory)
     folders = sorted((path for path in directory.iterdir() if path.is_dir()),
-                     key=lambda path: (path.name == HARNESS_FOLDER, path.name)) if directory.is_dir() else []
+                     key=reading_order) if directory.is_dir() else []
     return [path for folder in (directory, *folders) for path in sorted(folder.glob(NOTEBOOK_GLOB))]
 
 
