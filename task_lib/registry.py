@@ -13,6 +13,7 @@ from task_lib.task import Task
 DEFAULT_TASK_NAME = "variance-dropout"
 TASK_PACKAGES: dict[str, str] = {
     "variance-dropout": "task_lib.tasks.variance_dropout",
+    "softmax-cross-entropy": "task_lib.tasks.softmax_cross_entropy",
 }
 
 
