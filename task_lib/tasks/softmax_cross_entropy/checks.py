@@ -179,6 +179,8 @@ class ContractChecker:
         gradient = self.array(key + "/grad")
         if gradient is None or gradient.ndim != 1 or gradient.size > design.MAX_PARAMS:
             return f"gradient: {self.why_missing(key)}"
+        if gradient.size == 0:
+            return f"{key}: the model has no parameters"
         y, errors = self.labels(key), []
         for k, direction in enumerate(self.inputs["directions"]):
             unit = direction[: gradient.size] / max(np.linalg.norm(direction[: gradient.size]), 1e-300)
