@@ -11,18 +11,18 @@ SEPARATION = 2.6
 N_TRAIN = 1000
 N_HELDOUT = 50_000
 # The training run: train(model, x, y, epochs=EPOCHS, lr=LR, seed=...) on float32 tensors.
-EPOCHS = 10
-LR = 0.05
+EPOCHS = 15
+LR = 0.02
 # Held-out thresholds (power.py): accuracy at least ACCURACY_MIN, NLL (each term capped at NLL_CAP
-# nats) at most NLL_MAX. Measured population values: reference about 0.81 and 0.59, the softmax bug's
-# training at most 0.56 and at least 1.47.
+# nats) at most NLL_MAX. Measured over 200 seeds (README): the reference's population values are far
+# above / below them, the softmax bug's training far below / above.
 ACCURACY_MIN = 0.70
-NLL_MAX = 1.0
+NLL_MAX = 1.1
 NLL_CAP = 10.0
 # The float64 probes: parameter states, batches, directions, step.
 PROBE_SCALES = (1.0, 3.0)  # fresh models, parameters multiplied by these factors
 PROBE_BATCHES = (("batch_a", 64), ("batch_b", 5))
-N_DIRECTIONS = 3
+N_DIRECTIONS = 5
 MAX_PARAMS = 65_536
 STEP = 1e-4  # central-difference step along a unit direction in parameter space
 # Tolerances of the deterministic checks (float64 rounding and central-difference truncation are
