@@ -31,5 +31,5 @@ SUM_TOLERANCE = 1e-5  # |row sum - 1| of every probability row
 LOSS_TOLERANCE = 1e-6  # |loss - NLL| <= LOSS_TOLERANCE * max(1, NLL)
 GRADIENT_TOLERANCE = 1e-5  # |g.u - central difference| <= GRADIENT_TOLERANCE * max(1, |central difference|)
 # The grader's child (importing torch, training, every probe) must finish within these.
-GRADE_SECONDS = 30
+GRADE_SECONDS = 60
 GRADE_MEMORY_GIB = 2

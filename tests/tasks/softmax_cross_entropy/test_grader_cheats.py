@@ -84,7 +84,7 @@ def test_a_torch_module_planted_in_the_workspace_is_never_loaded(grades):
 
 
 def test_an_endless_loop_in_train_times_out_within_the_wall_clock_limit(tmp_path):
-    limits = replace(TASK.grade_limits, wall_seconds=12)
+    limits = replace(TASK.grade_limits, wall_seconds=12, cpu_seconds=12)
     loop = in_train(REFERENCE, "while True:\n    pass")
     result = grade_all(tmp_path, {"loop": loop}, limits=limits)["loop"]
     assert result.failure == "timeout" and result.seconds < 20

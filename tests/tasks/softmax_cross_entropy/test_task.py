@@ -42,9 +42,10 @@ def test_starting_files_hold_the_bug_and_the_reference_returns_logits():
 def test_hoeffding_margins_at_the_design_sizes():
     assert power.accuracy_margin() == pytest.approx(np.sqrt(np.log(4e9) / (2 * design.N_HELDOUT)))
     assert power.nll_margin() == pytest.approx(design.NLL_CAP * power.accuracy_margin())
-    # With the margins, the thresholds separate the measured populations (README: Task softmax-cross-entropy).
-    assert 0.78 - power.accuracy_margin() > design.ACCURACY_MIN > 0.56 + power.accuracy_margin()
-    assert 0.70 + power.nll_margin() < design.NLL_MAX < 1.40 - power.nll_margin()
+    # With the margins, the thresholds separate the worst of 200 measured seeds (README: Task
+    # softmax-cross-entropy): reference accuracy >= 0.7788, NLL <= 0.7354; the bug's <= 0.5023, >= 1.7080.
+    assert 0.7788 - power.accuracy_margin() > design.ACCURACY_MIN > 0.5023 + power.accuracy_margin()
+    assert 0.7354 + power.nll_margin() < design.NLL_MAX < 1.7080 - power.nll_margin()
 
 
 @requires_torch
