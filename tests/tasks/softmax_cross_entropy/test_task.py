@@ -22,7 +22,7 @@ def test_the_task_is_registered_and_unavailable_without_torch_with_the_install_c
 @pytest.mark.parametrize("number", [f"{design.N_HELDOUT:,}", f"{design.N_TRAIN:,}", f"epochs={design.EPOCHS}",
                                     f"lr={design.LR}", f"at least {design.ACCURACY_MIN}",
                                     f"at most {design.NLL_MAX}", f"within {design.LOSS_TOLERANCE:g}",
-                                    f"within {design.GRADIENT_TOLERANCE:g}", f"h = {design.STEP:g}",
+                                    f"at most {design.GRADIENT_TOLERANCE:g}", f"h = {design.STEP:g}",
                                     f"{design.GRADE_SECONDS} s", f"{design.GRADE_MEMORY_GIB} GiB"])
 def test_prompt_states_the_numbers_of_the_design(number):
     assert number in PROMPT
