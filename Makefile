@@ -30,7 +30,7 @@ endif
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,inspect]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,torch,inspect]'
 	touch $(STAMP)
 
 setup: $(STAMP)

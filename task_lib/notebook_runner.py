@@ -38,8 +38,8 @@ def find_notebooks(directory: Path | str) -> list[Path]:
     order = [package.rsplit(".", 1)[1] for package in TASK_PACKAGES.values()]
 
     def reading_order(folder: Path) -> tuple:
-        return (folder.name == HARNESS_FOLDER, order.index(folder.name) if folder.name in order else len(order),
-                folder.name)
+        rank = order.index(folder.name) if folder.name in order else len(order)
+        return folder.name == HARNESS_FOLDER, rank, folder.name
 
     directory = Path(directory)
     folders = sorted((path for path in directory.iterdir() if path.is_dir()),

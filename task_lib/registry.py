@@ -14,6 +14,7 @@ DEFAULT_TASK_NAME = "variance-dropout"
 TASK_PACKAGES: dict[str, str] = {
     "variance-dropout": "task_lib.tasks.variance_dropout",
     "dropout-from-scratch": "task_lib.tasks.dropout_from_scratch",
+    "softmax-cross-entropy": "task_lib.tasks.softmax_cross_entropy",
 }
 
 

@@ -1,0 +1,163 @@
+"""softmax-cross-entropy's driver: the task's half of the grader's child program (see
+task_lib/grade_child.py, which follows it in the child and calls `drive`). Runs only in the sandbox,
+the one place torch is imported.
+
+Loads the candidate's `model.py` and `train.py` from the working directory, trains one model on the
+plan's training data and predicts the held-out inputs, then probes `predict_proba` and
+`training_loss` at several parameter states in float64: probabilities, loss values, loss gradients
+and the probabilities at parameters moved along the plan's directions. Everything goes back raw, as
+NumPy arrays; every statistic (NLL, accuracy, the loss identity, the gradient check) is computed by
+the grader. Nothing the candidate returns is trusted to be a tensor of the right kind.
+"""
+
+import importlib.util
+import sys
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+
+def _error(exc):
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _load(name, report, progress):
+    source = open(name + ".py", encoding="utf-8").read()
+    try:
+        compile(source, name + ".py", "exec")
+    except SyntaxError as exc:
+        report["stage_error"] = ["syntax_error", _error(exc)]
+        return None
+    spec = importlib.util.spec_from_file_location(name, name + ".py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # the candidate may raise anything, SystemExit included
+        report["stage_error"] = ["import_error", _error(exc)]
+        return None
+    return module
+
+
+def _definitions(report, progress):
+    """The candidate's Classifier, predict_proba, training_loss and train, or None (stage_error set)."""
+    progress("import")
+    model = _load("model", report, progress)
+    train = model and _load("train", report, progress)
+    if train is None:
+        return None
+    wanted = {"Classifier": model, "predict_proba": model, "training_loss": train, "train": train}
+    missing = [name for name, module in wanted.items() if not callable(getattr(module, name, None))]
+    if missing:
+        report["stage_error"] = ["import_error", "not defined: " + ", ".join(missing)]
+        return None
+    return {name: getattr(module, name) for name, module in wanted.items()}
+
+
+def _tensor_array(value, what):
+    """A candidate's tensor as a float64 NumPy array; TypeError when it is not a real tensor."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{what} returned {type(value).__name__}, not a torch tensor")
+    if value.is_complex():
+        raise TypeError(f"{what} returned a complex tensor")
+    return np.array(value.detach().cpu().to(torch.float64).numpy(), dtype=np.float64)
+
+
+def _probabilities(fns, model, x):
+    with torch.no_grad():
+        return _tensor_array(fns["predict_proba"](model, x), "predict_proba")
+
+
+def _parameters(model, limit):
+    params = [p for p in model.parameters()]
+    count = sum(p.numel() for p in params)
+    if count > limit:
+        raise ValueError(f"the model has {count} parameters, more than {limit}")
+    return params, count
+
+
+def _flat_gradient(params, count):
+    parts = [np.zeros(p.numel()) if p.grad is None else p.grad.detach().to(torch.float64).reshape(-1).numpy()
+             for p in params]
+    return np.concatenate(parts) if parts else np.zeros(count)
+
+
+def _shift(params, direction, step):
+    """Add step * direction (flat, float64) to the parameters, in place."""
+    with torch.no_grad():
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.add_(torch.from_numpy(step * direction[offset:offset + n]).reshape(p.shape).to(p.dtype))
+            offset += n
+
+
+def _probe(fns, model, name, plan, inputs, outputs, progress):
+    """Probabilities, loss value and gradient, and shifted probabilities for each batch of the plan."""
+    params, count = _parameters(model, plan["max_params"])
+    for batch in plan["batches"]:
+        key = f"{name}/{batch}"
+        progress("probe " + key)
+        x = torch.from_numpy(inputs[batch + "_x"]).to(torch.float64)
+        y = torch.from_numpy(inputs[batch + "_y"]).to(torch.int64)
+        outputs[key + "/proba"] = _probabilities(fns, model, x)
+        for p in params:
+            p.grad = None
+        loss = fns["training_loss"](model, x, y)
+        value = _tensor_array(loss, "training_loss")
+        if value.size != 1:
+            raise TypeError(f"training_loss returned a tensor of shape {list(value.shape)}, not a scalar")
+        outputs[key + "/loss"] = value.reshape(())
+        loss.backward()
+        outputs[key + "/grad"] = _flat_gradient(params, count)
+        for k, direction in enumerate(inputs["directions"]):
+            unit = direction[:count] / max(np.linalg.norm(direction[:count]), 1e-300)
+            for sign in (1, -1):
+                _shift(params, unit, sign * plan["step"])
+                outputs[f"{key}/shift{k}{'+' if sign > 0 else '-'}"] = _probabilities(fns, model, x)
+                _shift(params, unit, -sign * plan["step"])
+
+
+def _train(fns, plan, inputs, outputs, progress):
+    progress("train")
+    torch.manual_seed(plan["train_init_seed"])
+    model = fns["Classifier"](plan["n_features"], plan["n_classes"])
+    x = torch.from_numpy(inputs["train_x"])
+    y = torch.from_numpy(inputs["train_y"]).to(torch.int64)
+    fns["train"](model, x, y, epochs=plan["epochs"], lr=plan["lr"], seed=plan["train_seed"])
+    progress("predict")
+    outputs["heldout/proba"] = _probabilities(fns, model, torch.from_numpy(inputs["heldout_x"]))
+    return model
+
+
+def drive(plan, inputs, report, outputs, progress):
+    """Load the candidate, train and predict (float32), then probe every state of `plan` (float64)."""
+    fns = _definitions(report, progress)
+    if fns is None:
+        return
+    errors = {}
+    report["errors"] = errors
+    try:
+        trained = _train(fns, plan, inputs, outputs, progress)
+    except Exception as exc:
+        errors["train"] = _error(exc)
+        trained = None
+    torch.set_default_dtype(torch.float64)
+    for state in plan["states"]:
+        name = state["name"]
+        try:
+            if name == "trained":
+                if trained is None:
+                    raise RuntimeError("training failed")
+                model = trained.double()
+            else:
+                torch.manual_seed(state["init_seed"])
+                model = fns["Classifier"](plan["n_features"], plan["n_classes"])
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.mul_(state["scale"])
+            _probe(fns, model, name, plan, inputs, outputs, progress)
+        except Exception as exc:
+            errors[name] = _error(exc)
