@@ -14,7 +14,9 @@ harness's state. Everything below runs before the candidate is imported:
   starts with the key, which lives only in a local of the running harness frame, so a line forged
   by the candidate (it can guess the descriptor number) is recognised and the grade fails;
 - a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
-  access (`sys._getframe`, traceback/generator frames), tracing and profiling, `gc` walks, `ctypes`,
+  access (`sys._getframe`, except by the few standard-library readers that hand back only text or a
+  module name, such as `traceback.format_stack`, which torch calls whenever it is seeded;
+  traceback/generator frames), tracing and profiling, `gc` walks, `ctypes`,
   new audit hooks, signal handlers (which receive frames), symlinks, `/proc` and `/dev/fd`, and
   starting processes.
 
@@ -25,6 +27,8 @@ README.md's grader section names what this cannot stop.
 """
 
 import sys as _sys
+import traceback as _traceback_module
+import typing as _typing
 from binascii import a2b_base64 as _from_b64
 from binascii import b2a_base64 as _to_b64
 from json import loads as _json_loads
@@ -38,6 +42,7 @@ from os import dup2 as _dup2
 from os import open as _open
 from os import write as _write
 from os.path import abspath as _abspath
+from sys import _getframe as _frame_at
 from sys import addaudithook as _addaudithook
 
 from numpy import array as _np_array
@@ -49,15 +54,33 @@ _BLOCKED_EVENTS = frozenset({
     "gc.get_referents", "os.symlink", "os.link", "os.fork", "os.forkpty", "os.system", "os.exec",
     "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn", "signal.signal",
 })
+# Standard-library functions that call sys._getframe but return only text or a name, never a frame:
+# torch formats a stack whenever it is seeded, typing names the module defining a TypeVar.
+_FRAME_READERS = frozenset({_traceback_module.extract_stack.__code__, _traceback_module.format_stack.__code__,
+                            _traceback_module.print_stack.__code__, _typing._caller.__code__})
+_looking = []  # non-empty while the hook itself looks at a caller (its own sys._getframe call)
 _FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
 _BLOCKED_IMPORTS = frozenset({"signal", "_signal", "ctypes", "_ctypes", "cffi", "_cffi_backend"})
 _BLOCKED_PATHS = ("/proc", "/dev/fd", "/dev/std")
 _PATH_EVENTS = frozenset({"open", "os.listdir", "os.scandir", "os.chdir", "os.readlink"})
 
 
+def _called_by_a_frame_reader():
+    """True when the code calling sys._getframe is one of _FRAME_READERS (or the hook itself)."""
+    if _looking:
+        return True
+    _looking.append(True)
+    try:  # 0: this function, 1: _audit, 2: the Python code that called sys._getframe
+        return _frame_at(2).f_code in _FRAME_READERS
+    finally:
+        _looking.pop()
+
+
 def _audit(event, args):
     """Refuse every operation that could reach the harness (see the module docstring)."""
-    if event in _BLOCKED_EVENTS or event.startswith("ctypes."):
+    if event == "sys._getframe":
+        blocked = not _called_by_a_frame_reader()
+    elif event in _BLOCKED_EVENTS or event.startswith("ctypes."):
         blocked = True
     elif event == "object.__getattr__":
         blocked = args[1] in _FRAME_ATTRIBUTES

@@ -14,8 +14,8 @@ def _name(requirement: str) -> str:
 
 def pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + [requirement for extra in project["optional-dependencies"].values()
-                                              for requirement in extra]
+    extras = project["optional-dependencies"].values()
+    requirements = project["dependencies"] + [requirement for extra in extras for requirement in extra]
     return {_name(r): r.replace(" ", "") for r in requirements}
 
 

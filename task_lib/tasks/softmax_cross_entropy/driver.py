@@ -16,6 +16,10 @@ import sys
 import numpy as np
 import torch
 
+# torch imports torch._dynamo (and sympy) at the first optimizer step; sympy reads frames while it
+# imports, which the harness's audit hook refuses once the candidate is loaded: import it now.
+import torch._dynamo  # noqa: F401
+
 torch.set_num_threads(1)
 
 

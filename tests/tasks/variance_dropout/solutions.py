@@ -344,6 +344,12 @@ class VarianceStabilizedDropout:
         y[keep] = x[keep] / np.sqrt(1 - self.p)
         return y
 ''',
+    # Formats its stack when built, as torch does whenever it is seeded: the standard library's frame
+    # readers that return text are let through the grader's audit hook.
+    "formats_its_stack_when_built": edit(BASE, ("        self.rng = np.random.default_rng()\n",
+                                                "        self.rng = np.random.default_rng()\n"
+                                                "        import traceback\n"
+                                                "        self.built_at = traceback.format_stack()\n")),
 }
 
 # Each mutant breaks one behaviour of BASE; the key is the check that must catch it.

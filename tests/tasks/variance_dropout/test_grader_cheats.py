@@ -140,6 +140,9 @@ CHEATS = {
     "rewrites_the_callers_locals_through_sys_getframe": (
         {SOLUTION_FILE: in_call("import sys\nsys._getframe(1).f_locals['outputs'].clear()")},
         "shape_and_dtype"),
+    "gets_frames_through_a_function_named_like_a_frame_reader": (
+        {SOLUTION_FILE: in_call("import sys\ndef format_stack():\n    return sys._getframe(2)\n"
+                                "format_stack().f_locals['outputs'].clear()")}, "shape_and_dtype"),
     "walks_the_stack_with_inspect": (
         {SOLUTION_FILE: in_call("import inspect\nassert 'drive' not in str(inspect.stack())")},
         "shape_and_dtype"),
