@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from task_lib.backends import MAX_RETRIES, Backend
+from task_lib.registry import get_task
+from task_lib.task import Task
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parent.parent
@@ -57,14 +59,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def offline_backend(**server_options) -> AsyncIterator[Backend]:
-    """The offline backend, its server made with `server_options` (latency, min_cacheable_tokens, ...)."""
+async def offline_backend(task: Task | None = None, **server_options) -> AsyncIterator[Backend]:
+    """The offline backend playing `task`'s policies (default task: variance-dropout), its server made
+    with `server_options` (latency, min_cacheable_tokens, ...)."""
     import anthropic
 
-    from task_lib.offline import OFFLINE_LABEL, OfflineServer
+    from task_lib.offline import OFFLINE_LABEL, OfflineServer, policies_for
 
-    with OfflineServer(**server_options) as server:
+    task = task or get_task()
+    with OfflineServer(policies=policies_for(task), **server_options) as server:
         client = anthropic.AsyncAnthropic(api_key=server.api_key, base_url=server.base_url,
                                           max_retries=MAX_RETRIES, timeout=60.0)
         async with client:
-            yield Backend("offline", client, OFFLINE_LABEL, server)
+            yield Backend("offline", client, OFFLINE_LABEL, server, task=task)

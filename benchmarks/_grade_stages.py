@@ -1,7 +1,8 @@
-"""One grade of WORKSPACE, stage by stage, in a fresh process (run by grade_latency.py).
+"""One grade of WORKSPACE by TASK (default variance-dropout), stage by stage, in a fresh process:
+`_grade_stages.py WORKSPACE [TASK [MODULE]]` (run by grade_latency.py).
 
 Does what `grade_workspace` does, timing each step, and prints one JSON object of seconds; then the
-sandboxed start of a child that only imports NumPy, to split the child's time.
+sandboxed start of a child that only imports MODULE (default numpy), to split the child's time.
 """
 
 import json
@@ -33,16 +34,17 @@ with grader.started_probe(task, task.grade_limits) as probe:
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
 child_ended = spawned + run.sandbox.seconds  # the child starts as `started_probe` is entered
-bare_child = run_python(["-c", "import numpy"], cwd=workspace, limits=task.grade_limits)
+module = sys.argv[3] if len(sys.argv) > 3 else "numpy"
+bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits)
 print(json.dumps({
     "passed": all(check.passed for check in checks),
     "task_lib imports (no numpy)": imported - start,
     "start the child": spawned - imported,
-    "numpy import (while the child starts)": numpy_imported - spawned,
+    "numpy + the task's checks imports (while the child starts)": numpy_imported - spawned,
     "draw inputs (while the child starts)": drawn - numpy_imported,
     "send the inputs, wait for the child": child_ended - drawn,
     "read the results channel": probed - child_ended,
     "checks (statistics)": checked - probed,
     "child process, start to end": run.sandbox.seconds,
-    "child: start + numpy import alone": bare_child.seconds,
+    f"child: start + {module} import alone": bare_child.seconds,
 }))

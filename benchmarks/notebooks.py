@@ -1,7 +1,8 @@
-"""Notebooks: headless execution time of each course notebook, those of the task folders under
-notebooks/ included (task_lib.notebook_runner, a fresh kernel each), with its default parameters
-except the path ones, which go to a temporary directory; and, for scale, the time of a notebook
-holding one trivial cell."""
+"""Notebooks: headless execution time of each course notebook under notebooks/ (every registered
+task's folder, then the harness's; those of a task whose packages are missing are skipped, and named),
+run by task_lib.notebook_runner in a fresh kernel each, with its default parameters except the path
+ones, which go to a temporary directory; and, for scale, the time of a notebook holding one trivial
+cell."""
 
 import tempfile
 import time
@@ -17,6 +18,7 @@ from task_lib.notebook_runner import (
     parameters_cell_index,
     run_notebook,
 )
+from task_lib.registry import all_tasks
 
 PATH_PARAMETERS = ("FIGURES_DIR", "RUN_DIR", "OUT_DIR")  # never the repository's figures/ or runs/
 TIMEOUT_SECONDS = 1800
@@ -46,15 +48,19 @@ def timed_run(notebook: Path, tmp: Path, label: str = "") -> list:
             ", ".join(sorted(overrides)) or "none"]
 
 
-def course_notebooks(root: Path) -> list[Path]:
-    """The notebooks directly in `root`, then those of each task's folder under it (by folder name)."""
-    folders = sorted(child for child in root.iterdir() if child.is_dir() and not child.name.startswith("."))
-    return find_notebooks(root) + [notebook for folder in folders for notebook in find_notebooks(folder)]
+def course_notebooks(root: Path) -> tuple[list[Path], list[str]]:
+    """The notebooks under `root` in reading order (every registered task's folder, then the harness's),
+    but those of a task whose required packages are not installed; and why each of those was left out."""
+    unavailable = {task.package.rsplit(".", 1)[1]: reason for task in all_tasks()
+                   if (reason := task.missing_requirement())}
+    notebooks = find_notebooks(root)
+    skipped = sorted({unavailable[nb.parent.name] for nb in notebooks if nb.parent.name in unavailable})
+    return [nb for nb in notebooks if nb.parent.name not in unavailable], skipped
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    notebooks = [] if args.quick else course_notebooks(REPO / "notebooks")
+    notebooks, skipped = ([], []) if args.quick else course_notebooks(REPO / "notebooks")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = [timed_run(trivial_notebook(tmp / "trivial.ipynb"), tmp / "trivial",
@@ -62,6 +68,8 @@ def main() -> None:
         rows += [timed_run(notebook, tmp / notebook.stem) for notebook in notebooks]
     print(f"# Notebooks ({machine()}; one fresh kernel per notebook, executed in order)\n")
     table(["notebook", "cells", "wall", "parameters sent to a temporary directory"], rows)
+    for reason in skipped:
+        print(f"Not run: {reason}.\n")
 
 
 if __name__ == "__main__":
