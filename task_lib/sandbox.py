@@ -198,11 +198,13 @@ _SETPRIV_FLAGS = (f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-g
 def _bubblewrap_prefix(cwd: Path, readable: Sequence[Path | str]) -> list[str]:
     """bwrap and setpriv, ready for the child's command line."""
     workdir = str(Path(cwd).resolve())
+    # /proc, /dev and the private /tmp first: a bind below /tmp (a checkout or venv kept there, the
+    # working directory) must land on the tmpfs, not be hidden by it.
     mounts = [
-        *bind_table(readable),
         Mount("--proc", "", "/proc", "a fresh /proc of the child's PID namespace"),
         Mount("--dev", "", "/dev", "null, zero, random, urandom, tty, shm"),
         Mount("--tmpfs", str(PRIVATE_TMP_BYTES), "/tmp", "a private /tmp"),
+        *bind_table(readable),
         Mount("--bind", workdir, workdir, "the working directory, read-write"),
     ]
     bwrap = [shutil.which("bwrap") or "bwrap", *_BWRAP_FLAGS, *_mount_args(mounts), "--chdir", workdir]

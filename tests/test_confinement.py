@@ -84,6 +84,16 @@ def test_the_pack_and_other_directories_cannot_be_read(workspace, target):
 
 
 @BUBBLEWRAP
+def test_a_readable_path_below_tmp_is_not_hidden_by_the_private_tmp(workspace, tmp_path):
+    """A checkout (its venv and interpreter) may live below /tmp, as CI's can: binds land on the tmpfs."""
+    shared = tmp_path / "shared.txt"
+    shared.write_text("visible\n")
+    shared.chmod(0o644)
+    result = run_python(["-c", f"print(open({str(shared)!r}).read().strip())"], workspace, readable=[shared])
+    assert (result.returncode, result.stdout.strip()) == (0, "visible"), result.stderr
+
+
+@BUBBLEWRAP
 def test_only_the_parents_of_bound_paths_are_listed_in_root(workspace):
     listing = inside(workspace, "import os\nprint(sorted(os.listdir('/root')))")
     assert set(eval(listing)) <= {".pyenv"}  # a directory leading to the interpreter, nothing else
