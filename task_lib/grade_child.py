@@ -95,10 +95,6 @@ def _audit(event, args):
         raise ValueError(f"{event} is not available here")
 
 
-def describe_error(exc):
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
 def _plain(value, depth=0):
     """`value` if it is plain data (what `ast.literal_eval` reads back), else its description."""
     kind = type(value)
@@ -163,7 +159,7 @@ def _run_and_exit():
         status = exc.code if type(exc.code) is int else 0 if exc.code is None else 1
     except BaseException as exc:
         try:
-            print(describe_error(exc), file=stderr)
+            print(f"{type(exc).__name__}: {exc}"[:300], file=stderr)
         except BaseException:
             pass
         status = 1

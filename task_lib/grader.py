@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Check", "GradeResult", "UnusableWorkspace", "grade_workspace"]
 
 CHILD_LOOP = Path(__file__).with_name("grade_child.py")
+CHILD_KIT = Path(__file__).with_name("child_kit.py")
 # The child's whole command line: it reads its program from stdin and runs it in a private namespace
 # with its own copy of the builtins (see grade_child.py).
 BOOTSTRAP = ('import sys;exec(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),'
@@ -73,8 +74,11 @@ def protected_files_check(task: Task, workspace: Path) -> Check:
 
 
 def child_program(task: Task) -> bytes:
-    """The program the grader's child runs: the task's driver, then the harness's child loop."""
-    return (task.file_text("driver.py") + "\n\n" + CHILD_LOOP.read_text(encoding="utf-8")).encode("utf-8")
+    """The program the grader's child runs: the harness's child kit, the task's driver, then the
+    harness's child loop."""
+    parts = [CHILD_KIT.read_text(encoding="utf-8"), task.file_text("driver.py"),
+             CHILD_LOOP.read_text(encoding="utf-8")]
+    return "\n\n".join(parts).encode("utf-8")
 
 
 # ---- running the probe --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""dropout-from-scratch's driver: the task's half of the grader's child program (see
-task_lib/grade_child.py, which follows it in the child and calls `drive`). Runs only in the sandbox.
+"""dropout-from-scratch's driver: the task's half of the grader's child program (after
+task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox.
 
 Loads the candidate `dropout.py` from the working directory and makes the plan's calls. Each call
 gets its own copy of its input; the result (copied as soon as it returns, so later calls cannot
@@ -7,32 +8,22 @@ change it) goes into `outputs[name]` and the input copy, as it is after every ca
 `outputs["post:" + name]`. Exceptions go into `report["call_errors"]`, raw.
 """
 
-import importlib.util
-import sys
 
 import numpy as np
 
-
-def _error(exc):
-    return f"{type(exc).__name__}: {exc}"[:300]
+# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+load_candidate = load_candidate  # noqa: F821
+describe_error = describe_error  # noqa: F821
 
 
 def _load_function(report, progress):
-    source = open("dropout.py", encoding="utf-8").read()
-    try:
-        compile(source, "dropout.py", "exec")
-    except SyntaxError as exc:
-        report["stage_error"] = ["syntax_error", _error(exc)]
+    module = load_candidate("dropout", report, progress)
+    if module is None:
         return None
-    progress("import")
-    spec = importlib.util.spec_from_file_location("dropout", "dropout.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dropout"] = module
     try:
-        spec.loader.exec_module(module)
         function = module.dropout
-    except BaseException as exc:  # the candidate may raise anything, SystemExit included
-        report["stage_error"] = ["import_error", _error(exc)]
+    except Exception as exc:  # a module __getattr__ may raise anything
+        report["stage_error"] = ["import_error", describe_error(exc)]
         return None
     if not callable(function):
         report["stage_error"] = ["import_error", "dropout.py defines `dropout`, but it is not a function"]
@@ -73,10 +64,10 @@ def drive(plan, inputs, report, outputs, progress):
             result = _call(function, call, x)
         except ValueError as exc:
             rejections[name] = "ValueError"
-            errors[name] = _error(exc)
+            errors[name] = describe_error(exc)
             continue
         except Exception as exc:
-            errors[name] = _error(exc)
+            errors[name] = describe_error(exc)
             continue
         rejections[name] = "returned"
         if not isinstance(result, np.ndarray):
@@ -85,7 +76,7 @@ def drive(plan, inputs, report, outputs, progress):
         try:  # a plain copy: a subclass's overrides (of dtype, ==, ...) stay behind
             result = np.array(result, copy=True, subok=False)
         except Exception as exc:
-            errors[name] = "returned an array that cannot be copied: " + _error(exc)
+            errors[name] = "returned an array that cannot be copied: " + describe_error(exc)
             continue
         if result.dtype.hasobject:
             errors[name] = "returned an array of Python objects"

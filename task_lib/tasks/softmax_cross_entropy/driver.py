@@ -1,5 +1,6 @@
-"""softmax-cross-entropy's driver: the task's half of the grader's child program (see
-task_lib/grade_child.py, which follows it in the child and calls `drive`). Runs only in the sandbox,
+"""softmax-cross-entropy's driver: the task's half of the grader's child program (after
+task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox,
 the one place torch is imported.
 
 Loads the candidate's `model.py` and `train.py` from the working directory, trains one model on the
@@ -10,8 +11,6 @@ NumPy arrays; every statistic (NLL, accuracy, the loss identity, the gradient ch
 the grader. Nothing the candidate returns is trusted to be a tensor of the right kind.
 """
 
-import importlib.util
-import sys
 
 import numpy as np
 import torch
@@ -20,36 +19,17 @@ import torch
 # imports, which the harness's audit hook refuses once the candidate is loaded: import it now.
 import torch._dynamo  # noqa: F401
 
+# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+load_candidate = load_candidate  # noqa: F821
+describe_error = describe_error  # noqa: F821
+
 torch.set_num_threads(1)
-
-
-def _error(exc):
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _load(name, report, progress):
-    source = open(name + ".py", encoding="utf-8").read()
-    try:
-        compile(source, name + ".py", "exec")
-    except SyntaxError as exc:
-        report["stage_error"] = ["syntax_error", _error(exc)]
-        return None
-    spec = importlib.util.spec_from_file_location(name, name + ".py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:  # the candidate may raise anything, SystemExit included
-        report["stage_error"] = ["import_error", _error(exc)]
-        return None
-    return module
 
 
 def _definitions(report, progress):
     """The candidate's Classifier, predict_proba, training_loss and train, or None (stage_error set)."""
-    progress("import")
-    model = _load("model", report, progress)
-    train = model and _load("train", report, progress)
+    model = load_candidate("model", report, progress)
+    train = model and load_candidate("train", report, progress)
     if train is None:
         return None
     wanted = {"Classifier": model, "predict_proba": model, "training_loss": train, "train": train}
@@ -146,7 +126,7 @@ def drive(plan, inputs, report, outputs, progress):
     try:
         trained = _train(fns, plan, inputs, outputs, progress)
     except Exception as exc:
-        errors["train"] = _error(exc)
+        errors["train"] = describe_error(exc)
         trained = None
     torch.set_default_dtype(torch.float64)
     for state in plan["states"]:
@@ -164,4 +144,4 @@ def drive(plan, inputs, report, outputs, progress):
                         p.mul_(state["scale"])
             _probe(fns, model, name, plan, inputs, outputs, progress)
         except Exception as exc:
-            errors[name] = _error(exc)
+            errors[name] = describe_error(exc)

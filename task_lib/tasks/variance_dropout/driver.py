@@ -1,5 +1,6 @@
-"""variance-dropout's driver: the task's half of the grader's child program (see
-task_lib/grade_child.py, which follows it in the child and calls `drive`). Runs only in the sandbox.
+"""variance-dropout's driver: the task's half of the grader's child program (after
+task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox.
 
 Loads the candidate `dropout.py` from the working directory, constructs layers for the plan's p values
 (given as the plan's Python or NumPy type), records the `training` flag over eval()/train() round trips,
@@ -9,37 +10,26 @@ call returned) and, if the call changed its input, a copy of the input as it was
 function it uses is bound here, before the candidate is imported.
 """
 
-import importlib.util
-import sys
-
 from numpy import array as _copy_of
 from numpy import float32 as _float32
 from numpy import float64 as _float64
 from numpy import ndarray as _ndarray
 
+# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+load_candidate = load_candidate  # noqa: F821
+describe_error = describe_error  # noqa: F821
+
 _P_TYPES = {"float": float, "int": int, "float32": _float32, "float64": _float64}
 
 
-def _error(exc):
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
 def _load_class(report, progress):
-    source = open("dropout.py", encoding="utf-8").read()
-    try:
-        compile(source, "dropout.py", "exec")
-    except SyntaxError as exc:
-        report["stage_error"] = ["syntax_error", _error(exc)]
+    module = load_candidate("dropout", report, progress)
+    if module is None:
         return None
-    progress("import")
-    spec = importlib.util.spec_from_file_location("dropout", "dropout.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dropout"] = module
     try:
-        spec.loader.exec_module(module)
         return module.VarianceStabilizedDropout
-    except BaseException as exc:  # the candidate may raise anything, SystemExit included
-        report["stage_error"] = ["import_error", _error(exc)]
+    except Exception as exc:  # a module __getattr__ may raise anything
+        report["stage_error"] = ["import_error", describe_error(exc)]
         return None
 
 
@@ -57,7 +47,7 @@ def _constructions(cls, plan, report, progress):
         except ValueError:
             outcomes.append("ValueError")
         except Exception as exc:
-            outcomes.append(_error(exc))
+            outcomes.append(describe_error(exc))
     report["constructions"] = outcomes
     try:
         layer = cls(0.5)
@@ -69,7 +59,7 @@ def _constructions(cls, plan, report, progress):
             flags.append(layer.training)
         report["training_flags"] = [f if type(f) is bool else repr(f)[:100] for f in flags]
     except Exception as exc:
-        report["training_flags"] = _error(exc)
+        report["training_flags"] = describe_error(exc)
 
 
 def _calls(cls, plan, inputs, report, outputs, progress):
@@ -93,7 +83,7 @@ def _calls(cls, plan, inputs, report, outputs, progress):
                 raise TypeError("returned an array of Python objects")
             outputs[name] = result
         except Exception as exc:
-            errors[name] = _error(exc)
+            errors[name] = describe_error(exc)
         if x.dtype != original.dtype or x.shape != original.shape or x.tobytes() != original.tobytes():
             outputs["after:" + name] = _copy_of(x, copy=True, subok=False)
     report["call_errors"] = errors
