@@ -1,4 +1,5 @@
-"""The notebooks in JupyterLab, in a real browser: 02's tolerance explorer responds and 01's plots render.
+"""The notebooks in JupyterLab, in a real browser: variance-dropout's tolerance explorer responds and
+its derivation's plots render.
 
 Drives Debian's Chromium (/usr/bin/chromium, installed by `.ci/run`) with Playwright against a
 JupyterLab server started from this environment on a copy of notebooks/ and figures/. Skipped,
@@ -33,8 +34,8 @@ from browser_support import (
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-DERIVATION_NOTEBOOK = "01_derivation.ipynb"
-TASK_NOTEBOOK = "02_task_and_grader.ipynb"
+DERIVATION_NOTEBOOK = "variance_dropout/01_derivation.ipynb"
+TASK_NOTEBOOK = "variance_dropout/02_task_and_grader.ipynb"
 RUN_ALL_TIMEOUT_S = 90
 SLIDER_PRESSES = 5
 
