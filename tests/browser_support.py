@@ -103,8 +103,8 @@ def free_port() -> int:
 
 
 def copy_pack(repo: Path, destination: Path) -> Path:
-    """Copy the repo's ``notebooks/`` and its ``figures/`` sibling under ``destination``; return the copy of
-    ``notebooks/``, which is the server's root (notebooks in its folders write figures to ``../../figures``)."""
+    """Copy the repo's ``notebooks/`` and its ``figures/`` sibling under ``destination``; return the copy
+    of ``notebooks/``, the server's root (the notebooks in its folders write to ``../../figures``)."""
     for name in ("notebooks", "figures"):
         source = repo / name
         if source.is_dir():
