@@ -63,6 +63,8 @@ EXPECTED_FIGURES: dict[str, set[str]] = {
                                        "variance_dropout/variance_vs_depth.png",
                                        "variance_dropout/nonzero_mean.png"},
     "variance_dropout/02_task_and_grader": {"variance_dropout/tolerance_tradeoff.png"},
+    "dropout_from_scratch/01_inverted_dropout": {"dropout_from_scratch/mean_ratio_vs_p.png"},
+    "softmax_cross_entropy/01_softmax_before_cross_entropy": {"softmax_cross_entropy/training_curves.png"},
     "harness/02_calibration": {"harness/calibration_pass_rate.png", "harness/calibration_outcomes.png"},
 }
 SAVED_RUNS = 10

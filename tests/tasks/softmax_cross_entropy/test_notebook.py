@@ -17,5 +17,5 @@ def test_the_notebook_runs_and_saves_the_training_curves(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel imports this checkout's task_lib
     figures = {"FIGURES_DIR": str(tmp_path / "figures")}
     nb = run_notebook(NOTEBOOK, figures, output_path=tmp_path / "out.ipynb", timeout=180)
-    assert (tmp_path / "figures" / "training_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "figures" / "softmax_cross_entropy" / "training_curves.png").stat().st_size > 10_000
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
