@@ -232,6 +232,14 @@ def calibration_reporter(header: str, stream, bar: bool):
     return report
 
 
+def default_run_dir(args: argparse.Namespace) -> Path:
+    """runs/<backend>-<task>-<task version>: where `make run` keeps its run, one per version."""
+    from task_lib.backends import default_backend_name
+
+    task = available_task(args)
+    return Path("runs") / f"{args.backend or default_backend_name()}-{task.name}-{task.version}"
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from task_lib.backends import open_backend
     from task_lib.calibration import (
@@ -246,6 +254,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from task_lib.interrupts import exit_after_interrupt, run_async
     from task_lib.task import AgentLimits
 
+    if args.out is None:
+        args.out = default_run_dir(args)
     try:
         saved = load_config(args.out) if args.resume and (args.out / RUN_FILE).is_file() else None
         if saved and args.task is None:
@@ -377,7 +387,8 @@ def add_agent_commands(commands) -> None:
     calibrate.add_argument("--concurrency", type=positive_int_arg, default=4, help="attempts at a time")
     calibrate.add_argument("--backend", help=backend_help)
     calibrate.add_argument("--model", help=model_help)
-    calibrate.add_argument("--out", type=Path, required=True, help="run directory")
+    calibrate.add_argument("--out", type=Path, default=None,
+                           help="run directory (default: runs/<backend>-<task>-<task version>)")
     add_task_options(calibrate)
     calibrate.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
     calibrate.add_argument("--resume", action="store_true", help="complete the run in --out to --runs")

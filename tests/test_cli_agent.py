@@ -235,3 +235,11 @@ def test_param_and_tolerance_options_are_one_parameter(tmp_path, capsys, no_key)
     assert by_param["params"] == by_option["params"] == {"tolerance": 0.2}
     assert by_param["outcomes"] == by_option["outcomes"] == {"passed": 1, "failed": 0, "limit": 0, "error": 0}
     assert by_param["task"] == "variance-dropout" and by_param["task_version"] == TASK.version
+
+
+def test_calibrate_without_out_keeps_the_run_per_task_version(tmp_path, capsys, no_key, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--runs", "1", "--model", "scripted:fix_power", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["run_dir"] == f"runs/offline-variance-dropout-{TASK.version}"
+    assert (tmp_path / summary["run_dir"] / "run.json").is_file()
