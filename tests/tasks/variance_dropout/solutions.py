@@ -414,13 +414,15 @@ MUTANTS: dict[str, tuple[str, str]] = {
     ),
     "drops_large_values_more_often": (
         "mask_independent_of_values",
-        # |x| above the median is dropped at p + 0.04, below at p - 0.04; equal |x| (the variance
-        # inputs are +-sigma) at exactly p, so the drop fraction and the variance stay right.
+        # |x| above the median is dropped at p + d, below at p - d (d = 0.08 min(p, 1-p), 0.04 at
+        # p = 0.5, so both rates stay in [0, 1] at any fresh p); equal |x| (the variance inputs are
+        # +-sigma) at exactly p, so the drop fraction and the variance stay right.
         edit(
             BASE,
             ("keep = self.rng.random(x.shape) >= self.p",
              "size = np.abs(x)\n"
-             "        keep = self.rng.random(x.shape) >= self.p + 0.04 * np.sign(size - np.median(size))"),
+             "        d = 0.08 * min(self.p, 1 - self.p)\n"
+             "        keep = self.rng.random(x.shape) >= self.p + d * np.sign(size - np.median(size))"),
         ),
     ),
     "exact_drop_count_by_permutation": (
