@@ -17,7 +17,8 @@ def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
     tolerance = params["tolerance"]
     return {"p_values": ", ".join(f"{p:g}" for p in design.P_VALUES), "n_variance": design.N_VARIANCE,
             "tolerance": f"{tolerance:g}", "tolerance_pct": f"{tolerance:.0%}",
-            "grade_seconds": design.GRADE_SECONDS, "grade_memory_gib": design.GRADE_MEMORY_GIB,
+            "grade_seconds": design.GRADE_SECONDS, "small_calls": design.SMALL_CALLS,
+            "small_p": design.SMALL_P, "grade_memory_gib": design.GRADE_MEMORY_GIB,
             "fresh_low": design.FRESH_P_RANGE[0], "fresh_high": design.FRESH_P_RANGE[1],
             "mask_calls": len(design.MASK_MODES), "mask_low": design.MASK_SIDES[0],
             "mask_high": design.MASK_SIDES[1], "mask_modes": ", ".join(design.MASK_MODES),

@@ -120,6 +120,8 @@ def make_plan(fresh_p: float) -> dict[str, Any]:
              "input": small},
             {"name": f"zero:{small}", "layer": "zero", "p": _spec(0, "int"), "mode": "train", "input": small},
         ]
+    calls += [{"name": f"small:{small}#{k}", "layer": "small", "p": _spec(design.SMALL_P, "float"),
+               "mode": "train", "input": small} for k in range(design.SMALL_CALLS) for small in SMALL_INPUTS]
     calls.append({"name": "zero:mask_x", "layer": "zero", "p": _spec(0, "int"), "mode": "train",
                   "input": "mask_x"})
     constructions = [_spec(v, t) for v, t in (*VALID_P, (fresh_p, "float"), *INVALID_P)]
@@ -269,8 +271,11 @@ class ContractChecker:
         return [f"mask{i}#{k}" for k, mode in enumerate(design.MASK_MODES) if mode == "train"]
 
     def per_p(self, i: int, p: float) -> list[Check]:
-        # The variance call joins its p's checks; the small inputs' training calls join the fresh p's.
+        # The variance call joins its p's checks; the small inputs' training calls join the fresh p's
+        # and, repeated at SMALL_P, that p's.
         extra = [f"var@{p}"] if p in design.P_VALUES else [f"train:{small}" for small in SMALL_INPUTS]
+        if p == design.SMALL_P and i < len(design.P_VALUES):
+            extra += [f"small:{small}#{k}" for k in range(design.SMALL_CALLS) for small in SMALL_INPUTS]
         names = self.train_names(i) + extra
         outs = [self.output(name) for name in names]
         problem = next((f"{n}: {o}" for n, o in zip(names, outs, strict=True) if isinstance(o, str)), None)

@@ -543,6 +543,10 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "single_scale",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size >= 1000 else 1.0 - self.p)")),
     ),
+    "wrong_scale_on_one_element_inputs": (
+        "single_scale",
+        edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size != 1 else 1.0 - self.p)")),
+    ),
     "wrong_scale_on_two_dimensional_inputs": (
         "single_scale",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.ndim != 2 else 1.0 - self.p)")),
