@@ -48,15 +48,20 @@ def chosen_task(args: argparse.Namespace):
         raise UsageError(str(exc)) from None
 
 
+def param_overrides(args: argparse.Namespace) -> dict[str, str | float]:
+    """The task parameters the command line sets, unchecked: every --param, then --tolerance."""
+    overrides: dict[str, str | float] = dict(getattr(args, "param", None) or [])
+    if getattr(args, "tolerance", None) is not None:
+        overrides["tolerance"] = args.tolerance
+    return overrides
+
+
 def chosen_params(args: argparse.Namespace, task, base: dict | None = None) -> dict[str, float]:
     """`task`'s parameters: `base` (default: the task's defaults), then every --param, then
     --tolerance; UsageError for an unknown name or a bad value."""
-    overrides = dict(base or {})
-    overrides.update(dict(getattr(args, "param", None) or []))
-    if getattr(args, "tolerance", None) is not None:
-        if "tolerance" not in {param.name for param in task.params}:
-            raise UsageError(f"task {task.name} has no tolerance: see `python -m task_lib tasks`")
-        overrides["tolerance"] = args.tolerance
+    if getattr(args, "tolerance", None) is not None and "tolerance" not in {p.name for p in task.params}:
+        raise UsageError(f"task {task.name} has no tolerance: see `python -m task_lib tasks`")
+    overrides = {**(base or {}), **param_overrides(args)}
     try:
         return task.resolve_params(overrides)
     except ValueError as exc:
@@ -312,9 +317,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         raise UsageError(f"no run directory at {args.run_dir}")
     task = available_task(args) if args.task else None  # default: the run's own task
-    overrides = dict(args.param or [])
-    if args.tolerance is not None:
-        overrides["tolerance"] = args.tolerance
+    overrides = param_overrides(args)
     if not overrides:
         raise UsageError("give the parameters to re-grade at: --param NAME=VALUE (or --tolerance T)")
     try:
