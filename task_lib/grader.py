@@ -15,6 +15,7 @@ import ast
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -73,6 +74,7 @@ def protected_files_check(task: Task, workspace: Path) -> Check:
     return Check("test_file_unchanged", not wrong, value, "unchanged", detail=", ".join(task.protected_files))
 
 
+@functools.cache
 def child_program(task: Task) -> bytes:
     """The program the grader's child runs: the harness's child kit, the task's driver, then the
     harness's child loop."""
