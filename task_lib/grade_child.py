@@ -21,7 +21,7 @@ harness's state. Everything below runs before the candidate is imported:
   starting processes.
 
 The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the
-calls; the child sends the report (`repr` of plain data) and every output array (raw bytes, base64),
+calls; the child sends the report (plain data as JSON) and every output array (raw bytes, base64),
 computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
 README.md's grader section names what this cannot stop.
 """
@@ -29,6 +29,7 @@ README.md's grader section names what this cannot stop.
 import sys as _sys
 import traceback as _traceback_module
 import typing as _typing
+from _json import encode_basestring_ascii as _encode_string
 from binascii import a2b_base64 as _from_b64
 from binascii import b2a_base64 as _to_b64
 from json import loads as _json_loads
@@ -95,18 +96,29 @@ def _audit(event, args):
         raise ValueError(f"{event} is not available here")
 
 
-def _plain(value, depth=0):
-    """`value` if it is plain data (what `ast.literal_eval` reads back), else its description."""
+def _json_text(value, depth=0):
+    """`value` as JSON text if it is plain data (None, bool, int, finite float, str, list, tuple, dict),
+    else its description; built here from C-level pieces (`repr` of numbers, `_json`'s string
+    encoder), so the candidate cannot patch it, and read by the grader with `json.loads`."""
     kind = type(value)
     if depth > 20:
-        return "nested too deeply"
-    if value is None or kind in (bool, int, float, str):
-        return value
+        return '"nested too deeply"'
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or (kind is float and value - value == 0):  # a finite float
+        return repr(value)
+    if kind is str:
+        return _encode_string(value)
     if kind is list or kind is tuple:
-        return [_plain(item, depth + 1) for item in value]
+        return "[" + ",".join([_json_text(item, depth + 1) for item in value]) + "]"
     if kind is dict:
-        return {str(key): _plain(item, depth + 1) for key, item in value.items()}
-    return f"<{kind.__name__}>"
+        items = [_encode_string(key if type(key) is str else repr(key) if type(key) is int else
+                                f"<{type(key).__name__}>") + ":" + _json_text(item, depth + 1)
+                 for key, item in value.items()]
+        return "{" + ",".join(items) + "}"
+    return _encode_string(repr(value) if kind is float else f"<{kind.__name__}>")
 
 
 def _read_job(stdin):
@@ -141,10 +153,10 @@ def _main(stdin):
     progress("load")
     drive(header["plan"], inputs, report, outputs, progress)  # noqa: F821 (the task's driver, above)
     progress("write")
-    send(b"report", _to_b64(repr(_plain(report)).encode("utf-8"), newline=False))
+    send(b"report", _to_b64(_json_text(report).encode("utf-8"), newline=False))
     for name, array in outputs.items():
         copy = _np_array(array, copy=True, subok=False)
-        layout = repr([str(name), copy.dtype.str, list(copy.shape)]).encode("utf-8")
+        layout = _json_text([str(name), copy.dtype.str, list(copy.shape)]).encode("utf-8")
         send(b"array", _to_b64(layout, newline=False) + b" " + _to_b64(copy.tobytes(), newline=False))
     send(b"done")
 

@@ -11,7 +11,6 @@ imported only once the child is starting, so that the two imports overlap.
 """
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
 import contextlib
@@ -160,7 +159,7 @@ def _array(layout_b64: str, data_b64: str) -> tuple[str, np.ndarray]:
     """One array line of the channel; ValueError unless it is a sound, bounded, non-object array."""
     import numpy as np
 
-    name, dtype, shape = ast.literal_eval(_from_base64(layout_b64).decode("utf-8"))
+    name, dtype, shape = json.loads(_from_base64(layout_b64).decode("utf-8"))
     if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
             and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
         raise ValueError("malformed array layout")
@@ -186,7 +185,7 @@ def _read_channel(stdout: str, key: str, run: ProbeRun) -> None:
             if parts[1] == "stage" and len(parts) == 3:
                 run.stage = _from_base64(parts[2]).decode("utf-8")[:200]
             elif parts[1] == "report" and len(parts) == 3 and len(parts[2]) <= 2 * MAX_REPORT_BYTES:
-                report = ast.literal_eval(_from_base64(parts[2]).decode("utf-8"))
+                report = json.loads(_from_base64(parts[2]).decode("utf-8"))
             elif parts[1] == "array" and len(parts) == 4:
                 name, array = _array(parts[2], parts[3])
                 outputs[name] = array
@@ -194,7 +193,7 @@ def _read_channel(stdout: str, key: str, run: ProbeRun) -> None:
                 done = True
             else:
                 run.forged = True
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, MemoryError, RecursionError):
             run.forged = True
     if done and not run.forged and run.sandbox.returncode == 0 and isinstance(report, dict):
         run.stage, run.report, run.outputs = "done", report, outputs

@@ -63,6 +63,8 @@ class Played:
 
     def score(self, name):
         sample = self.samples[self.names.index(name)]
+        error = sample.error and f"{sample.error.message}\n{sample.error.traceback}"
+        assert sample.scores and "pack_grader" in sample.scores, f"{name} was not scored: {error}"
         return sample, sample.scores["pack_grader"]
 
 

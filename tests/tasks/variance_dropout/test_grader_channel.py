@@ -2,7 +2,9 @@
 line under this grade's key, anything malformed or forged is a failed attempt with a category (never
 an exception), and the grade's directory is gone afterwards whatever the child left in it."""
 
+import ast
 import base64
+import json
 import os
 import stat
 
@@ -36,12 +38,12 @@ def line(kind: str, *payload: str) -> str:
 
 
 def array_line(name: str, dtype: str, shape: list, data: bytes) -> str:
-    return line("array", b64(repr([name, dtype, shape]).encode()), b64(data))
+    return line("array", b64(json.dumps([name, dtype, shape]).encode()), b64(data))
 
 
 def done_stream(report) -> str:
     return (line("stage", b64(b"load")) + line("stage", b64(b"write"))
-            + line("report", b64(repr(report).encode())) + array_line("y", "<f8", [2], bytes(16))
+            + line("report", b64(json.dumps(report).encode())) + array_line("y", "<f8", [2], bytes(16))
             + line("done", ""))
 
 
@@ -66,7 +68,8 @@ def test_a_sound_stream_gives_the_report_and_the_arrays():
     KEY + "\n",  # no kind
     line("teleport", "x"),  # an unknown kind
     line("report", "not base64!"),
-    line("report", b64(b"__import__('os')")),  # not a literal
+    line("report", b64(b"__import__('os')")),  # not JSON
+    line("report", b64(b"{'call_errors': {}}")),  # a Python literal, not JSON
     array_line("y", "|O", [1], bytes(8)),  # objects
     array_line("y", "<f8", [3], bytes(16)),  # size does not match the layout
     array_line("y", "<f8", [-2], bytes(16)),
@@ -166,6 +169,32 @@ def test_a_correct_layer_passes_and_its_directory_is_removed(make_workspace, mon
     result = grade_workspace(make_workspace({SOLUTION_FILE: source}))
     assert result.passed, result.message
     assert made and not any(os.path.exists(path) for path in made)
+
+
+# Raises, in every call, an error whose message holds what a hand-made encoder gets wrong.
+RAISES_AWKWARD_TEXT = edit(BASE, ("    def __call__(self, x):\n", "    def __call__(self, x):\n"
+                                  "        raise ValueError('quote \\' \"dq\" \\\\ nan inf '\n"
+                                  "                         '\\u00e9\\u2028 \\ud800')\n"))
+
+
+def test_the_report_carries_any_text_the_candidate_raises(make_workspace):
+    result = grade_workspace(make_workspace({SOLUTION_FILE: RAISES_AWKWARD_TEXT}))
+    assert not result.passed and result.failure == "shape_and_dtype", result.message
+    assert "raised ValueError: quote ' \"dq\"" in result.message and "nan inf" in result.message
+
+
+def test_the_grade_does_not_rest_on_ast(make_workspace, monkeypatch):
+    """CPython 3.11's AST constructor can raise SystemError when threads parse at once (gh-106905),
+    as calibration's and Inspect's concurrent grades do: the channel is JSON, read with json.loads."""
+    def broken(*args, **kwargs):
+        raise SystemError("AST constructor recursion depth mismatch (before=33, after=32)")
+
+    workspace = make_workspace({SOLUTION_FILE: BASE})
+    with monkeypatch.context() as patch:  # undone before pytest, which parses too, reports
+        patch.setattr(ast, "parse", broken)
+        patch.setattr(ast, "literal_eval", broken)
+        result = grade_workspace(workspace)
+    assert result.passed, result.message
 
 
 def test_the_childs_directory_looks_like_the_workspace(make_workspace):
