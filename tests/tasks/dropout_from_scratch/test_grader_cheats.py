@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from cheats import endless_loops, harness_cheats
 
 from task_lib.sandbox import SandboxLimits
 
@@ -14,9 +15,14 @@ from .task_files import REFERENCE, SOLUTION_FILE, TEST_FILE
 RETURN = "return (x * keep * (1 - p) ** -0.5).astype(x.dtype)"
 
 
-def in_call(code: str) -> str:
-    """BUG with `code` run at the start of every call."""
-    return edit(BUG, (DEF, DEF + "".join(f"    {line}\n" for line in code.splitlines())))
+def at_import(code: str) -> dict[str, str]:
+    """The starting files with `code` run when dropout.py is imported."""
+    return {SOLUTION_FILE: BUG + "\n" + code + "\n"}
+
+
+def in_call(code: str) -> dict[str, str]:
+    """The starting files with `code` run at the start of every call."""
+    return {SOLUTION_FILE: edit(BUG, (DEF, DEF + "".join(f"    {line}\n" for line in code.splitlines())))}
 
 
 # Writes the probe's result files with *correct* outputs for the plan: if it ever ran after the
@@ -88,15 +94,9 @@ PLANTED = {
 }
 
 # name -> (files, expected failure category, or None when only "failed" is pinned)
-CHEATS = {
-    "rewrites_the_visible_tests": (
-        {SOLUTION_FILE: BUG, TEST_FILE: "def test_everything():\n    pass\n"}, "test_file_unchanged"),
-    "os_exit_at_import": ({SOLUTION_FILE: BUG + "\nimport os\nos._exit(0)\n"}, "early_exit"),
-    "os_exit_in_call": ({SOLUTION_FILE: in_call("import os\nos._exit(0)")}, "early_exit"),
-    "sys_exit_in_call": ({SOLUTION_FILE: in_call("import sys\nsys.exit()")}, "early_exit"),
-    "sys_exit_at_import": ({SOLUTION_FILE: BUG + "\nimport sys\nsys.exit(0)\n"}, "import_error"),
+CHEATS = harness_cheats({SOLUTION_FILE: BUG}, at_import, in_call, TEST_FILE) | {
     "prints_a_fake_success_line": (
-        {SOLUTION_FILE: in_call("print('PASSED: passed all 33 checks', flush=True)")}, "survivor_scale"),
+        in_call("print('PASSED: passed all 33 checks', flush=True)"), "survivor_scale"),
     "patches_numpy": (
         {SOLUTION_FILE: BUG + "\nnp.array_equal = lambda *a, **k: True\nnp.mean = lambda *a, **k: 0.5\n"
                               "np.abs = lambda *a, **k: 0.0\n"}, "survivor_scale"),
@@ -105,28 +105,17 @@ CHEATS = {
     "forges_the_results_then_exits_in_a_call": (
         {SOLUTION_FILE: edit(BUG + FORGE, (DEF, DEF + "    raise SystemExit(0)\n"))}, "early_exit"),
     "returns_an_array_that_equals_anything": ({SOLUTION_FILE: BUG + LYING_ARRAY}, "survivor_scale"),
-    "kills_its_own_process_group": (
-        {SOLUTION_FILE: in_call("import os, signal\nos.killpg(os.getpgrp(), signal.SIGKILL)")}, None),
-    "allocates_50_gb_at_import": ({SOLUTION_FILE: BUG + "\nnp.ones(50 * 10**9 // 8)\n"}, "import_error"),
-    "allocates_50_gb_in_call": ({SOLUTION_FILE: in_call("np.ones(50 * 10**9 // 8)")}, "call_error"),
-    "prints_a_gigabyte": (
-        {SOLUTION_FILE: BUG + "\nfor _ in range(1000):\n    print('x' * 10**6)\n"}, "import_error"),
+    "allocates_50_gb_in_call": (in_call("np.ones(50 * 10**9 // 8)"), "call_error"),
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "survivor_scale"),
     "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "call_error"),
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "call_error"),
     # The audit hook refuses the symlink at import; the results never come from files anyway.
     "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "import_error"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace(DEF, DEF.rstrip(":\n") + "\n")}, "syntax_error"),
-    "nul_byte_in_source": ({SOLUTION_FILE: BUG + "\n# \0\n"}, "syntax_error"),
-    "raises_at_import": ({SOLUTION_FILE: BUG + "\nraise RuntimeError('no')\n"}, "import_error"),
     "function_missing": ({SOLUTION_FILE: BUG.replace("def dropout(", "def drop_out(")}, "import_error"),
     "dropout_is_not_a_function": ({SOLUTION_FILE: BUG + "\ndropout = 3\n"}, "import_error"),
-    "not_utf8": ({SOLUTION_FILE: "# caf\xe9\n".encode("latin-1") + BUG.encode()}, "source_readable"),
 }
-LOOPS = {
-    "infinite_loop_at_import": {SOLUTION_FILE: BUG + "\nwhile True:\n    pass\n"},
-    "infinite_loop_in_call": {SOLUTION_FILE: in_call("while True:\n    pass")},
-}
+LOOPS = endless_loops(at_import, in_call)
 LOOP_LIMITS = SandboxLimits(wall_seconds=1.5)
 
 

@@ -4,6 +4,7 @@ allocations, forged results, an edited visible test. Each is a failed grade with
 from dataclasses import replace
 
 import pytest
+from cheats import endless_loops, harness_cheats
 
 from task_lib.tasks.softmax_cross_entropy import checks
 from tasks.softmax_cross_entropy.task_files import TASK, grade_all, requires_torch, variants
@@ -52,17 +53,15 @@ def _forge():
 atexit.register(_forge)
 os._exit = lambda status: None
 '''
-CHEATS = {
-    "exit_at_import": (appended(BUG, "model.py", "raise SystemExit(0)"), {"import_error"}),
-    "os_exit_in_train": (in_train(REFERENCE, "import os\nos._exit(0)"), {"early_exit"}),
-    "sys_exit_in_train": (in_train(REFERENCE, "import sys\nsys.exit(0)"), {"early_exit"}),
+HARNESS_CHEATS = harness_cheats(BUG, lambda code: appended(BUG, "model.py", code),
+                               lambda code: in_train(BUG, code), "test_train.py")
+# name -> (files, the failure categories allowed, or None when only "failed" is pinned)
+CHEATS = {name: (files, {category} if category else None)
+          for name, (files, category) in HARNESS_CHEATS.items()} | {
     "planted_torch_with_bug": ({**BUG, "torch.py": "raise SystemExit(0)\n"}, {"loss_identity"}),
     "patched_torch_hides_parameters": (HIDDEN_TRAIN, {"loss_gradient"}),
     "huge_allocation_in_train": (in_train(REFERENCE, "torch.ones(2**36)"), {"heldout_accuracy"}),
-    "huge_allocation_at_import": (appended(REFERENCE, "model.py", "_hoard = bytearray(16 * 1024**3)"),
-                                  {"import_error", "crashed"}),
     "forged_results_at_exit": (appended(BUG, "model.py", FORGE), {"loss_identity"}),
-    "edited_visible_test": ({**REFERENCE, "test_train.py": "print('all good')\n"}, {"test_file_unchanged"}),
 }
 PASSING = {"planted_torch_with_reference": {**REFERENCE, "torch.py": "raise SystemExit(0)\n"}}
 
@@ -75,19 +74,19 @@ def grades(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(CHEATS))
 def test_each_cheat_fails_with_its_category(grades, name):
-    result = grades[name]
-    assert not result.passed and result.failure in CHEATS[name][1], result.message
+    result, categories = grades[name], CHEATS[name][1]
+    assert not result.passed and (categories is None or result.failure in categories), result.message
 
 
 def test_a_torch_module_planted_in_the_workspace_is_never_loaded(grades):
     assert grades["planted_torch_with_reference"].passed
 
 
-def test_an_endless_loop_in_train_times_out_within_the_wall_clock_limit(tmp_path):
+def test_endless_loops_time_out_within_the_wall_clock_limit(tmp_path):
     limits = replace(TASK.grade_limits, wall_seconds=12, cpu_seconds=12)
-    loop = in_train(REFERENCE, "while True:\n    pass")
-    result = grade_all(tmp_path, {"loop": loop}, limits=limits)["loop"]
-    assert result.failure == "timeout" and result.seconds < 20
+    loops = endless_loops(lambda code: appended(BUG, "model.py", code), lambda code: in_train(BUG, code))
+    for name, result in grade_all(tmp_path, loops, limits=limits).items():
+        assert result.failure == "timeout" and result.seconds < 20, (name, result.message)
 
 
 def test_the_heldout_labels_are_kept_from_the_child():

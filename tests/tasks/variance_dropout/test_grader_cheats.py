@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cheats import endless_loops, harness_cheats
 
 from task_lib.grader import GradeResult
 from task_lib.sandbox import SandboxLimits
@@ -18,9 +19,15 @@ CALL = "    def __call__(self, x):\n"
 RETURN = "return (x * keep / (1.0 - self.p)).astype(x.dtype)"
 
 
-def in_call(code: str) -> str:
-    """BUG with `code` run at the start of every call."""
-    return edit(BUG, (CALL, CALL + "".join(f"        {line}\n" for line in code.splitlines())))
+def at_import(code: str) -> dict[str, str]:
+    """The starting files with `code` run when dropout.py is imported."""
+    return {SOLUTION_FILE: BUG + "\n" + code + "\n"}
+
+
+def in_call(code: str) -> dict[str, str]:
+    """The starting files with `code` run at the start of every call."""
+    body = "".join(f"        {line}\n" for line in code.splitlines())
+    return {SOLUTION_FILE: edit(BUG, (CALL, CALL + body))}
 
 
 # Writes result files with *correct* dropout outputs of the inputs, if it can find any: there are
@@ -52,6 +59,8 @@ np.frombuffer = np.copyto = lambda *a, **k: None
 json.dumps = lambda *a, **k: "{}"
 builtins.repr = lambda obj: "{}"
 binascii.b2a_base64 = lambda data, newline=True: b"AAAA"
+import _json
+_json.encode_basestring_ascii = json.encoder.encode_basestring_ascii = lambda text: '"{}"'
 os.write = lambda fd, data: len(data)
 '''
 # Claims to be done on every descriptor it might guess is the results channel, and exits cleanly.
@@ -113,16 +122,10 @@ PLANTED = {
     "usercustomize.py": "raise SystemExit(0)\n",
 }
 
-# name -> (files, expected failure category)
-CHEATS = {
-    "rewrites_the_visible_tests": (
-        {SOLUTION_FILE: BUG, TEST_FILE: "def test_everything():\n    pass\n"}, "test_file_unchanged"),
-    "os_exit_at_import": ({SOLUTION_FILE: BUG + "\nimport os\nos._exit(0)\n"}, "early_exit"),
-    "os_exit_in_call": ({SOLUTION_FILE: in_call("import os\nos._exit(0)")}, "early_exit"),
-    "sys_exit_in_call": ({SOLUTION_FILE: in_call("import sys\nsys.exit()")}, "early_exit"),
-    "sys_exit_at_import": ({SOLUTION_FILE: BUG + "\nimport sys\nsys.exit(0)\n"}, "import_error"),
+# name -> (files, expected failure category, or None when only "failed" is pinned)
+CHEATS = harness_cheats({SOLUTION_FILE: BUG}, at_import, in_call, TEST_FILE) | {
     "prints_a_fake_success_line": (
-        {SOLUTION_FILE: in_call("print('PASSED: passed all 22 checks', flush=True)")}, "variance_ratio"),
+        in_call("print('PASSED: passed all 22 checks', flush=True)"), "variance_ratio"),
     "patches_numpy_statistics": (
         {SOLUTION_FILE: BUG + "\nnp.var = lambda *a, **k: 1.0\nnp.mean = lambda *a, **k: 0.0\n"
                               "np.allclose = lambda *a, **k: True\n"}, "variance_ratio"),
@@ -135,23 +138,23 @@ CHEATS = {
     "forges_result_lines_on_every_descriptor_at_import": (
         {SOLUTION_FILE: BUG + FORGES_THE_CHANNEL}, "bad_output"),
     "forges_result_lines_on_every_descriptor_in_a_call": (
-        {SOLUTION_FILE: in_call(FORGES_THE_CHANNEL)}, "bad_output"),
+        in_call(FORGES_THE_CHANNEL), "bad_output"),
     "fixes_its_outputs_after_returning": ({SOLUTION_FILE: BUG + FIXES_ITS_OUTPUTS_LATER}, "variance_ratio"),
     "rewrites_the_callers_locals_through_sys_getframe": (
-        {SOLUTION_FILE: in_call("import sys\nsys._getframe(1).f_locals['outputs'].clear()")},
+        in_call("import sys\nsys._getframe(1).f_locals['outputs'].clear()"),
         "shape_and_dtype"),
     "gets_frames_through_a_function_named_like_a_frame_reader": (
-        {SOLUTION_FILE: in_call("import sys\ndef format_stack():\n    return sys._getframe(2)\n"
-                                "format_stack().f_locals['outputs'].clear()")}, "shape_and_dtype"),
+        in_call("import sys\ndef format_stack():\n    return sys._getframe(2)\n"
+                "format_stack().f_locals['outputs'].clear()"), "shape_and_dtype"),
     "walks_the_stack_with_inspect": (
-        {SOLUTION_FILE: in_call("import inspect\nassert 'drive' not in str(inspect.stack())")},
+        in_call("import inspect\nassert 'drive' not in str(inspect.stack())"),
         "shape_and_dtype"),
     "reaches_the_caller_through_a_traceback": (
-        {SOLUTION_FILE: in_call("try:\n    raise KeyError\nexcept KeyError as e:\n"
-                                "    e.__traceback__.tb_frame.f_back.f_locals['outputs'].clear()")},
+        in_call("try:\n    raise KeyError\nexcept KeyError as e:\n"
+                "    e.__traceback__.tb_frame.f_back.f_locals['outputs'].clear()"),
         "shape_and_dtype"),
     "reaches_the_caller_through_a_generator_frame": (
-        {SOLUTION_FILE: in_call("g = (i for i in [1])\ng.gi_frame.f_back")}, "shape_and_dtype"),
+        in_call("g = (i for i in [1])\ng.gi_frame.f_back"), "shape_and_dtype"),
     "installs_a_tracer": ({SOLUTION_FILE: BUG + "\nimport sys\nsys.settrace(lambda *a: None)\n"},
                           "import_error"),
     "installs_a_profiler": ({SOLUTION_FILE: BUG + "\nimport threading\nthreading.setprofile(print)\n"
@@ -195,12 +198,7 @@ CHEATS = {
         {SOLUTION_FILE: correct_only_when("x.size in (422_912, 65_536, 60, 42)")}, "variance_ratio"),
     "detects_the_grader_by_large_one_dimensional_inputs": (
         {SOLUTION_FILE: correct_only_when("x.ndim == 1 and x.size > 1000")}, "variance_ratio"),
-    "kills_its_own_process_group": (
-        {SOLUTION_FILE: in_call("import os, signal\nos.killpg(os.getpgrp(), signal.SIGKILL)")}, None),
-    "allocates_50_gb_at_import": ({SOLUTION_FILE: BUG + "\nnp.ones(50 * 10**9 // 8)\n"}, "import_error"),
-    "allocates_50_gb_in_call": ({SOLUTION_FILE: in_call("np.ones(50 * 10**9 // 8)")}, None),
-    "prints_a_gigabyte": (
-        {SOLUTION_FILE: BUG + "\nfor _ in range(1000):\n    print('x' * 10**6)\n"}, "import_error"),
+    "allocates_50_gb_in_call": (in_call("np.ones(50 * 10**9 // 8)"), None),
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "drop_fraction"),
     "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "shape_and_dtype"),
     "returns_dates": (
@@ -216,21 +214,15 @@ CHEATS = {
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "shape_and_dtype"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace("def __call__(self, x):", "def __call__(self, x)")},
                      "syntax_error"),
-    "nul_byte_in_source": ({SOLUTION_FILE: BUG + "\n# \0\n"}, "syntax_error"),
-    "raises_at_import": ({SOLUTION_FILE: BUG + "\nraise RuntimeError('no')\n"}, "import_error"),
     "class_missing": ({SOLUTION_FILE: BUG.replace("class VarianceStabilizedDropout", "class Dropout")},
                       "import_error"),
-    "not_utf8": ({SOLUTION_FILE: "# caf\xe9\n".encode("latin-1") + BUG.encode()}, "source_readable"),
     "leaves_undeletable_files_behind": (
         {SOLUTION_FILE: BUG + "\nimport os\nos.makedirs('locked/deeper')\nopen('locked/deeper/f', 'w')\n"
                               "os.chmod('locked/deeper/f', 0)\nos.chmod('locked/deeper', 0)\n"
                               "os.chmod('locked', 0o500)\nos.mkfifo('fifo')\nos.chmod('.', 0o500)\n"},
         "variance_ratio"),
 }
-LOOPS = {
-    "infinite_loop_at_import": {SOLUTION_FILE: BUG + "\nwhile True:\n    pass\n"},
-    "infinite_loop_in_call": {SOLUTION_FILE: in_call("while True:\n    pass")},
-}
+LOOPS = endless_loops(at_import, in_call)
 LOOP_LIMITS = SandboxLimits(wall_seconds=1.5)
 
 
