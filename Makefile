@@ -9,9 +9,11 @@ BACKEND ?= offline
 TASK ?= variance-dropout
 MODEL ?= $(if $(filter offline,$(BACKEND)),scripted:mix,claude-haiku-4-5)
 # The notebooks look for a run in runs/<backend>-<task>-<task version> unless told otherwise: a task
-# edited since gets a new run instead of a refusal to resume the old one.
-TASK_VERSION = $(shell $(BIN)/python -c "from task_lib.registry import get_task; print(get_task('$(TASK)').version)")
-RUN_DIR ?= runs/$(BACKEND)-$(TASK)-$(TASK_VERSION)
+# edited since gets a new run instead of a refusal to resume the old one (calibrate's own default,
+# named by the one function task_lib.calibration.default_run_dir).
+default_run_dir = $(shell $(BIN)/python -c "from task_lib.calibration import default_run_dir; \
+	from task_lib.registry import get_task; print(default_run_dir('$(1)', get_task('$(TASK)')))")
+RUN_DIR ?= $(call default_run_dir,$(BACKEND))
 RUNS ?= 20
 # Everything `make run` writes goes under runs/ (ignored by git): executed notebooks and their figures.
 RUN_NOTEBOOKS := runs/notebooks
@@ -49,7 +51,7 @@ run: setup
 # Re-execute the committed notebooks in place (offline, fixed seeds), refreshing figures/.
 notebooks: setup
 	$(BIN)/python -m task_lib calibrate --task $(TASK) --backend offline --model scripted:mix \
-		--runs $(RUNS) --out runs/offline-$(TASK)-$(TASK_VERSION) --resume
+		--runs $(RUNS) --out $(call default_run_dir,offline) --resume
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m task_lib notebooks
 
 lint: setup

@@ -68,6 +68,12 @@ class RunConfig:
         return f"{self.task} version {self.task_version}"
 
 
+def default_run_dir(backend: str, task: Task, root: Path | str = "runs") -> Path:
+    """`root`/<backend>-<task>-<task version>: a run per backend, task and version (`calibrate`'s
+    default, where `make run` and the calibration notebook look), so an edited task gets a new run."""
+    return Path(root) / f"{backend}-{task.name}-{task.version}"
+
+
 def attempt_dir(run_dir: Path | str, index: int) -> Path:
     """Where attempt `index` keeps its transcript and final workspace."""
     return Path(run_dir) / ATTEMPTS_DIR / f"{index:04d}"

@@ -237,19 +237,12 @@ def calibration_reporter(header: str, stream, bar: bool):
     return report
 
 
-def default_run_dir(args: argparse.Namespace) -> Path:
-    """runs/<backend>-<task>-<task version>: where `make run` keeps its run, one per version."""
-    from task_lib.backends import default_backend_name
-
-    task = available_task(args)
-    return Path("runs") / f"{args.backend or default_backend_name()}-{task.name}-{task.version}"
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from task_lib.backends import open_backend
+    from task_lib.backends import default_backend_name, open_backend
     from task_lib.calibration import (
         RUN_FILE,
         CalibrationError,
+        default_run_dir,
         format_summary,
         load_attempts,
         load_config,
@@ -260,7 +253,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from task_lib.task import AgentLimits
 
     if args.out is None:
-        args.out = default_run_dir(args)
+        args.out = default_run_dir(args.backend or default_backend_name(), available_task(args))
     try:
         saved = load_config(args.out) if args.resume and (args.out / RUN_FILE).is_file() else None
         if saved and args.task is None:
