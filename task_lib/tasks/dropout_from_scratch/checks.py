@@ -221,16 +221,31 @@ def _position(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
             for i, block in enumerate(blocks)}
 
 
+def _alike_pairs(masks: np.ndarray, run: int, offset: int) -> float | None:
+    """Fraction alike (both dropped or both kept) over the disjoint pairs of runs (2j + offset,
+    2j + offset + 1), a run being `run` consecutive elements, compared element by element, pooled
+    over the calls; None when there is no such pair."""
+    calls, n = masks.shape
+    pairs = (n // run - offset) // 2
+    if pairs < 1:
+        return None
+    grid = masks[:, offset * run: (offset + 2 * pairs) * run].reshape(calls, pairs, 2, run)
+    return float(np.mean(grid[:, :, 0] == grid[:, :, 1]))
+
+
 def _elements(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    calls, n = g.masks.shape
-    pairs = g.masks[:, : n // 2 * 2].reshape(calls, -1, 2)
-    alike = float(np.mean(pairs[..., 0] == pairs[..., 1]))
-    stats = {"neighbours (2k, 2k+1)": (alike, g.bounds["neighbours"])}
+    """Neighbouring elements, and neighbouring rows, paired from the first and from the second one
+    (so that every two neighbours are compared in one of the pairings)."""
+    pairings = {"neighbours (2k, 2k+1)": ("neighbours", 1, 0),
+                "neighbours (2k+1, 2k+2)": ("neighbours, odd", 1, 1)}
     if g.x.ndim > 1:
         cols = g.x.shape[-1]
-        rows = n // cols // 2 * 2
-        grid = g.masks[:, : rows * cols].reshape(calls, rows // 2, 2, cols)
-        stats["rows (2r, 2r+1)"] = (float(np.mean(grid[:, :, 0] == grid[:, :, 1])), g.bounds["rows"])
+        pairings |= {"rows (2r, 2r+1)": ("rows", cols, 0), "rows (2r+1, 2r+2)": ("rows, odd", cols, 1)}
+    stats = {}
+    for label, (bound, run, offset) in pairings.items():
+        alike = _alike_pairs(g.masks, run, offset)
+        if alike is not None:
+            stats[label] = (alike, g.bounds[bound])
     return stats
 
 

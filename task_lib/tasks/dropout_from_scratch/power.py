@@ -12,9 +12,10 @@ proportion:
 - values: the elements of each |x| quartile (at least n // 4) and of each sign (at least n // 2),
   pooled over the calls, p;
 - position: each quarter of the flattened array (at least n // 4 elements), pooled over the calls, p;
-- elements: the disjoint neighbour pairs (2k, 2k+1) of the flattened array and, for 2 or more
-  dimensions, the row pairs (2r, 2r+1) of its rows (runs of the last axis), compared element by
-  element, pooled over the calls, q.
+- elements: the disjoint neighbour pairs (2k, 2k+1) and (2k+1, 2k+2) of the flattened array and,
+  for 2 or more dimensions, the row pairs (2r, 2r+1) and (2r+1, 2r+2) of its rows (runs of the last
+  axis), compared element by element, pooled over the calls, q (each pairing on its own: together
+  they compare every two neighbours).
 
 Each is checked two-sided at the Chernoff deviation (`deviation_threshold`) of its own tail budget
 `event_budget()`: FALSE_FAIL_BUDGET split evenly (union bound) over every tail event of the grade. The
@@ -49,7 +50,7 @@ FALSE_FAIL_BUDGET = 1e-9
 FALSE_PASS_BUDGET = 1e-9
 VALUE_GROUPS = 6  # four |x| quartiles and two signs
 POSITION_BLOCKS = 4
-ELEMENT_PAIRINGS = 2  # neighbours and rows
+ELEMENT_PAIRINGS = 4  # neighbours and rows, each paired from the first and from the second
 FRESH_P_GRID = 801  # points of the fresh-p range where the count-spread bound is evaluated
 
 
@@ -69,7 +70,7 @@ def group_count() -> int:
 
 def tail_events_per_group(calls: int = design.N_CALLS) -> int:
     """Tail events a correct solution could trip in one group: two per two-sided statistic, one for
-    the count spread (the row pairs counted even where a 1-D array has none)."""
+    the count spread (the row pairings counted even where an array has none)."""
     pairs = calls * (calls - 1) // 2
     two_sided = 1 + pairs * len(design.SHIFTS) + VALUE_GROUPS + POSITION_BLOCKS + ELEMENT_PAIRINGS
     return 2 * two_sided + 1
@@ -142,10 +143,13 @@ def thresholds(p: float, shape: Sequence[int] | None = None,
               "value_group": interval(n // 4 * calls, p),
               "sign_group": interval(n // 2 * calls, p),
               "position_block": interval(n // POSITION_BLOCKS * calls, p),
-              "neighbours": interval(n // 2 * calls, q)}
+              "neighbours": interval(n // 2 * calls, q),
+              "neighbours, odd": interval((n - 1) // 2 * calls, q)}
     if len(shape) > 1:
         rows, cols = n // shape[-1], shape[-1]
         result["rows"] = interval(rows // 2 * cols * calls, q)
+        if (rows - 1) // 2:  # two rows have no pair (2r+1, 2r+2)
+            result["rows, odd"] = interval((rows - 1) // 2 * cols * calls, q)
     result |= {f"shift {s}": interval(n - abs(s), q) for s in design.SHIFTS}
     return result
 

@@ -5,6 +5,8 @@
   and whether that check is the only one that fails (False where a broken mask also moves the
   statistics after it, so that only the first failure is pinned).
 - `BUG`: survivors scaled by 1/sqrt(1-p), the payload most cheats wrap.
+- `OPEN_HOLES`: solutions that break the contract where no check looks (the clause each breaks, and
+  the source): the grader passes them today.
 """
 
 from __future__ import annotations
@@ -198,9 +200,66 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         with_mask("half = _rng.random((x.size + 1) // 2) >= p\n"
                   "keep = np.repeat(half, 2)[: x.size].reshape(x.shape)"),
         True),
+    "odd_neighbours_share_a_mask": (
+        "elements_independent",
+        with_mask("half = _rng.random(x.size // 2 + 1) >= p\n"
+                  "keep = np.repeat(half, 2)[1 : x.size + 1].reshape(x.shape)"),
+        True),
     "row_pairs_share_a_mask": (
         "elements_independent",
         with_mask("rows = x.reshape(-1, x.shape[-1]).shape[0]\n"
                   "half = _rng.random(((rows + 1) // 2, x.shape[-1])) >= p\n"
                   "keep = np.repeat(half, 2, axis=0)[:rows].reshape(x.shape)"), True),
+    "odd_row_pairs_share_a_mask": (
+        "elements_independent",
+        with_mask("rows = x.reshape(-1, x.shape[-1]).shape[0]\n"
+                  "half = _rng.random((rows // 2 + 1, x.shape[-1])) >= p\n"
+                  "keep = np.repeat(half, 2, axis=0)[1 : rows + 1].reshape(x.shape)"), True),
+}
+
+RATE_SWING = "swing = 0.06 * min(1.0, p / 0.1, (1 - p) / 0.1)\n"  # keeps every rate within [0, 1]
+# name -> (the clause of the contract it breaks, source)
+OPEN_HOLES: dict[str, tuple[str, str]] = {
+    "drops_an_exact_count_two_off": (
+        "zeroes each element independently (its drop count never varies)",
+        with_mask("keep = np.ones(x.size, dtype=bool)\n"
+                  "keep[_rng.permutation(x.size)[: round(p * x.size) + 2]] = False\n"
+                  "keep = keep.reshape(x.shape)")),
+    "elements_two_apart_share_a_mask": (
+        "zeroes each element independently",
+        with_mask("base = _rng.random((-(-x.size // 4), 1, 2)) >= p\n"
+                  "keep = np.broadcast_to(base, (len(base), 2, 2)).reshape(-1)[: x.size].reshape(x.shape)")),
+    "second_half_copies_the_first": (
+        "zeroes each element independently",
+        with_mask("half = _rng.random(-(-x.size // 2)) >= p\n"
+                  "keep = np.concatenate([half, half])[: x.size].reshape(x.shape)")),
+    "rate_swings_with_the_value_octile": (
+        "a fresh random mask on every call that does not depend on the values of `x`",
+        with_mask("octile = np.empty(x.size, dtype=np.int64)\n"
+                  "octile[np.argsort(np.abs(x.ravel()), kind='stable')] = np.arange(x.size) * 8 // x.size\n"
+                  + RATE_SWING + "rate = p + swing * np.where(octile % 2 == 0, 1.0, -1.0)\n"
+                  "keep = (_rng.random(x.size) >= rate).reshape(x.shape)")),
+    "rate_swings_with_the_lowest_mantissa_bit": (
+        "a fresh random mask on every call that does not depend on the values of `x`",
+        with_mask("bit = x.view(np.uint32 if x.dtype == np.float32 else np.uint64) & 1\n"
+                  + RATE_SWING + "keep = _rng.random(x.shape) >= p + swing * (2.0 * bit - 1)")),
+    "rate_swings_with_the_position_parity": (
+        "zeroes each element independently with probability `p`",
+        with_mask(RATE_SWING + "rate = p + swing * np.where(np.arange(x.size) % 2 == 0, 1.0, -1.0)\n"
+                  "keep = (_rng.random(x.size) >= rate).reshape(x.shape)")),
+    "exact_count_when_training_is_passed": (
+        "zeroes each element independently (when `training=True` is passed)",
+        edit(with_mask("if explicit:\n    keep = np.ones(x.size, dtype=bool)\n"
+                       "    keep[_rng.permutation(x.size)[: round(p * x.size)]] = False\n"
+                       "    keep = keep.reshape(x.shape)\nelse:\n    keep = _rng.random(x.shape) >= p"),
+             (DEF, "_DEFAULT = object()\n\n\ndef dropout(x, p, training=_DEFAULT):\n"
+                   "    explicit, training = training is not _DEFAULT, training is not False\n"))),
+    "raises_for_an_empty_input": (
+        "`x` is a NumPy float32 or float64 array of any shape",
+        edit(BASE, (DEF, DEF + "    if x.size == 0:\n        raise ValueError('empty input')\n"))),
+    "loses_its_result_on_non_contiguous_input": (
+        "`x` is a NumPy float32 or float64 array of any shape",
+        edit(BASE, ("    return (x * keep / (1 - p)).astype(x.dtype)\n",
+                    "    y = np.empty_like(x)  # x's memory order: for a non-C-contiguous x, reshape copies\n"
+                    "    y.reshape(-1)[:] = (x * keep / (1 - p)).ravel()\n    return y\n"))),
 }

@@ -12,7 +12,7 @@ from task_lib.tasks.dropout_from_scratch import design
 from task_lib.tasks.dropout_from_scratch import power as grader_power
 from task_lib.tasks.dropout_from_scratch.checks import PER_P_CHECKS, draw_shapes, make_job
 
-from .solutions import BASE, CORRECT, MUTANTS
+from .solutions import BASE, CORRECT, MUTANTS, OPEN_HOLES
 from .task_files import REFERENCE, SOLUTION_FILE, STUB, TEST_FILE, VISIBLE_TESTS
 
 DETERMINISTIC_CHECKS = [
@@ -33,6 +33,7 @@ def graded(grade_dfs):
     variants["base"] = {SOLUTION_FILE: BASE}
     variants["stub"] = {}
     variants |= {name: {SOLUTION_FILE: source} for name, (_, source, _) in MUTANTS.items()}
+    variants |= {name: {SOLUTION_FILE: source} for name, (_, source) in OPEN_HOLES.items()}
     variants["edits_the_test_file"] = {SOLUTION_FILE: REFERENCE, TEST_FILE: VISIBLE_TESTS + "\n# edited\n"}
     return grade_dfs(variants)
 
@@ -72,6 +73,15 @@ def test_mutant_fails_its_check(graded, name):
     assert result.failure == check, result.message
     if only:
         assert failed_checks(result) == {check}, result.message
+
+
+@pytest.mark.xfail(strict=True, reason="open hole: no check looks where this solution breaks the contract")
+@pytest.mark.parametrize("name", list(OPEN_HOLES))
+def test_open_hole_fails_the_grade(graded, name):
+    """Each breaks a clause of the contract (OPEN_HOLES) and passes every check today; when a check
+    catches one, its strict xfail turns into a failure and the marker should go."""
+    result = graded[name]
+    assert not result.passed, f"passes although it breaks: {OPEN_HOLES[name][0]}"
 
 
 def test_edited_test_file_fails_only_the_hash_check(graded):
