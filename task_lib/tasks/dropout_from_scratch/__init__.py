@@ -30,7 +30,8 @@ def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
             "rtol32": design.SCALE_RTOL["float32"], "rtol64": design.SCALE_RTOL["float64"],
             "fixed_p": ", ".join(f"{p:g}" for p in design.FIXED_P), "fresh_low": design.FRESH_P_RANGE[0],
             "fresh_high": design.FRESH_P_RANGE[1], "n_calls": design.N_CALLS,
-            "count_slack": design.COUNT_SLACK, "false_fail": power.FALSE_FAIL_BUDGET,
+            "count_slack": design.COUNT_SLACK, "pooled_count_slack": design.POOLED_COUNT_SLACK,
+            "false_fail": power.FALSE_FAIL_BUDGET,
             "fraction_margin": (fraction[1] - fraction[0]) / 2, "group_margin": (group[1] - group[0]) / 2}
 
 

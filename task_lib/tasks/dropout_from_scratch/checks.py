@@ -259,12 +259,23 @@ TWO_SIDED = {
 
 
 def drop_count_spread(p: float, groups: list[StatGroup]) -> Check:
-    """Passes when, in every group, some call's drop count is more than COUNT_SLACK away from p n."""
-    spreads = {g.label: float(np.max(np.abs(g.masks.sum(axis=1) - p * g.masks.shape[1]))) for g in groups}
-    which = min(spreads, key=spreads.get)
-    return Check("drop_count_spread", spreads[which] > design.COUNT_SLACK, spreads[which],
-                 f"> {design.COUNT_SLACK}", p=p,
-                 detail=f"largest |drop count - p*n| over the calls on one array; shown: {which}")
+    """Passes when, in every group, the calls' drop counts are not all equal and some call's is more
+    than COUNT_SLACK away from p n, and some call of all the groups is more than POOLED_COUNT_SLACK
+    away. Shows the first of these that fails, else the pooled spread."""
+    detail = "largest |drop count - p*n| over the calls on {}"
+    spreads = []
+    for g in groups:
+        counts = g.masks.sum(axis=1)
+        spread = float(np.max(np.abs(counts - p * g.masks.shape[1])))
+        if np.all(counts == counts[0]):
+            return Check("drop_count_spread", False, f"every call drops {int(counts[0])}", "counts that vary",
+                         p=p, detail=f"drop counts of the calls on {g.label}")
+        if spread <= design.COUNT_SLACK:
+            return Check("drop_count_spread", False, spread, f"> {design.COUNT_SLACK}", p=p,
+                         detail=detail.format(g.label))
+        spreads.append(spread)
+    return Check("drop_count_spread", max(spreads) > design.POOLED_COUNT_SLACK, max(spreads),
+                 f"> {design.POOLED_COUNT_SLACK}", p=p, detail=detail.format("both arrays"))
 
 
 class ContractChecker:

@@ -350,13 +350,18 @@ class ContractChecker:
         return self._worst_rate(check, p, rates)
 
     def neighbours(self, p: float, masks: np.ndarray) -> Check:
-        """The second element of disjoint pairs (left/right, upper/lower) is dropped at rate p whether
-        its partner was dropped or kept: for independent masks it is Bernoulli(p) given the partners."""
+        """The second element of disjoint pairs (left/right, upper/lower), paired from the first and
+        from the second column or row (so every two neighbours are a pair once), is dropped at rate p
+        whether its partner was dropped or kept: for independent masks it is Bernoulli(p) given the
+        partners."""
         rows, cols = self.inputs["mask_x"].shape
         grid = masks.reshape(-1, rows, cols)
         rates = []
-        for first, second, name in ((grid[:, :, 0:cols - 1:2], grid[:, :, 1:cols:2], "left"),
-                                    (grid[:, 0:rows - 1:2, :], grid[:, 1:rows:2, :], "upper")):
+        pairings = [(grid[:, :, k:cols - 1:2], grid[:, :, k + 1:cols:2], f"left (from column {k})")
+                    for k in (0, 1)]
+        pairings += [(grid[:, k:rows - 1:2, :], grid[:, k + 1:rows:2, :], f"upper (from row {k})")
+                     for k in (0, 1)]
+        for first, second, name in pairings:
             partners_dropped = int(np.count_nonzero(first))
             both = int(np.count_nonzero(first & second))
             partners_kept = first.size - partners_dropped

@@ -188,6 +188,22 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         with_mask("keep = np.ones(x.size, dtype=bool)\n"
                   "keep[_rng.permutation(x.size)[: round(p * x.size)]] = False\n"
                   "keep = keep.reshape(x.shape)"), True),
+    "drops_an_exact_count_two_off": (
+        "drop_count_spread",
+        with_mask("keep = np.ones(x.size, dtype=bool)\n"
+                  "keep[_rng.permutation(x.size)[: round(p * x.size) + 2]] = False\n"
+                  "keep = keep.reshape(x.shape)"), True),
+    "drops_an_exact_count_up_to_three_off": (
+        "drop_count_spread",
+        with_mask("keep = np.ones(x.size, dtype=bool)\n"
+                  "keep[_rng.permutation(x.size)[: round(p * x.size) + int(_rng.integers(-3, 4))]] = False\n"
+                  "keep = keep.reshape(x.shape)"), True),
+    "draws_one_binomial_count_per_shape": (
+        "drop_count_spread",
+        edit(with_mask("k = _COUNTS.setdefault((x.shape, p), int(_rng.binomial(x.size, p)))\n"
+                       "keep = np.ones(x.size, dtype=bool)\n"
+                       "keep[_rng.permutation(x.size)[:k]] = False\nkeep = keep.reshape(x.shape)"),
+             ("_rng = np.random.default_rng()\n", "_rng = np.random.default_rng()\n_COUNTS = {}\n")), True),
     "drops_positive_values_more_often": (
         "mask_independent_of_values",
         with_mask("keep = _rng.random(x.shape) >= p + 0.05 * np.sign(x)"), True),
@@ -220,11 +236,6 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
 RATE_SWING = "swing = 0.06 * min(1.0, p / 0.1, (1 - p) / 0.1)\n"  # keeps every rate within [0, 1]
 # name -> (the clause of the contract it breaks, source)
 OPEN_HOLES: dict[str, tuple[str, str]] = {
-    "drops_an_exact_count_two_off": (
-        "zeroes each element independently (its drop count never varies)",
-        with_mask("keep = np.ones(x.size, dtype=bool)\n"
-                  "keep[_rng.permutation(x.size)[: round(p * x.size) + 2]] = False\n"
-                  "keep = keep.reshape(x.shape)")),
     "elements_two_apart_share_a_mask": (
         "zeroes each element independently",
         with_mask("base = _rng.random((-(-x.size // 4), 1, 2)) >= p\n"

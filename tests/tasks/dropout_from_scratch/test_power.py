@@ -18,20 +18,30 @@ def test_count_spread_false_fail_stays_within_its_tail_budget_over_the_fresh_ran
     assert grader_power.count_spread_false_fail(0.5, calls=design.N_CALLS - 1) > 0
 
 
+def test_pooled_count_slack_is_the_derived_largest_one():
+    assert design.POOLED_COUNT_SLACK == grader_power.pooled_count_slack() >= 2
+
+
+def test_equal_counts_false_fail_stays_within_its_tail_budget_over_the_fresh_range():
+    worst = max(grader_power.equal_counts_false_fail(p) for p in grader_power.checkable_p())
+    assert 0 < worst <= grader_power.event_budget()
+
+
 def test_the_budget_is_split_over_every_tail_event():
     events = grader_power.tail_events_per_group() * grader_power.group_count()
     assert grader_power.event_budget() * events == pytest.approx(grader_power.FALSE_FAIL_BUDGET)
 
 
+@pytest.mark.parametrize("slack", [0, design.COUNT_SLACK, design.POOLED_COUNT_SLACK])
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.37, 0.5, 0.8, 0.9])
-def test_count_window_bound_holds_and_falls_with_n(p):
+def test_count_window_bound_holds_and_falls_with_n(p, slack):
     low, high = design.STAT_SIZE_RANGE
     sizes = [*range(low, low + 40), *range(low, high + 1, 97), high]
-    assert all(grader_power.count_window_probability(n, p) <= grader_power.count_window_bound(n, p)
-               for n in sizes)
-    bounds = [grader_power.count_window_bound(n, p) for n in range(low, high + 1, 7)]
+    exact, bound = grader_power.count_window_probability, grader_power.count_window_bound
+    assert all(exact(n, p, slack) <= bound(n, p, slack) for n in sizes)
+    bounds = [bound(n, p, slack) for n in range(low, high + 1, 7)]
     assert all(a > b for a, b in zip(bounds, bounds[1:], strict=False))
-    assert grader_power.count_window_bound(low, p) < 2 * grader_power.count_window_probability(low, p)
+    assert bound(low, p, slack) < 3 * exact(low, p, slack)
 
 
 def test_thresholds_narrow_as_the_array_grows():

@@ -506,6 +506,20 @@ MUTANTS: dict[str, tuple[str, str]] = {
                     "            copy[0] = False\n"
                     "            keep[copy] = np.roll(keep, 1, axis=0)[copy]")),
     ),
+    "odd_column_pairs_share_a_mask": (  # columns (2k+1, 2k+2): the pairs from the second column
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = self.rng.random(x.shape) >= self.p\n"
+                    "        if x.ndim >= 2:\n"
+                    "            keep[..., 2::2] = keep[..., 1:x.shape[-1] - 1:2]")),
+    ),
+    "odd_row_pairs_share_a_mask": (  # rows (2r+1, 2r+2): the pairs from the second row
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = self.rng.random(x.shape) >= self.p\n"
+                    "        if x.ndim >= 2:\n"
+                    "            keep[2::2] = keep[1:x.shape[0] - 1:2]")),
+    ),
     "stops_dropping_after_an_eval_round_trip": (
         "drop_fraction",
         edit(BASE, ("        self.training = False\n",
