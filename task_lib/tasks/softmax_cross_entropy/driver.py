@@ -62,9 +62,14 @@ def _parameters(model, limit):
     return params, count
 
 
-def _flat_gradient(params, count):
-    parts = [np.zeros(p.numel()) if p.grad is None else p.grad.detach().to(torch.float64).reshape(-1).numpy()
-             for p in params]
+def _flat_gradient(loss, params, count):
+    """The flat gradient of the returned tensor `loss` itself (torch.autograd.grad, the gradient
+    `.backward()` would add): a `.grad` the candidate's code sets as a side effect is never read."""
+    trainable = [p for p in params if p.requires_grad]
+    found = torch.autograd.grad(loss, trainable, allow_unused=True) if trainable else ()
+    grads = dict(zip(map(id, trainable), found, strict=True))
+    parts = [np.zeros(p.numel()) if grads.get(id(p)) is None
+             else grads[id(p)].detach().to(torch.float64).reshape(-1).numpy() for p in params]
     return np.concatenate(parts) if parts else np.zeros(count)
 
 
@@ -87,15 +92,12 @@ def _probe(fns, model, name, plan, inputs, outputs, progress):
         x = torch.from_numpy(inputs[batch + "_x"]).to(torch.float64)
         y = torch.from_numpy(inputs[batch + "_y"]).to(torch.int64)
         outputs[key + "/proba"] = _probabilities(fns, model, x)
-        for p in params:
-            p.grad = None
         loss = fns["training_loss"](model, x, y)
         value = _tensor_array(loss, "training_loss")
         if value.size != 1:
             raise TypeError(f"training_loss returned a tensor of shape {list(value.shape)}, not a scalar")
         outputs[key + "/loss"] = value.reshape(())
-        loss.backward()
-        outputs[key + "/grad"] = _flat_gradient(params, count)
+        outputs[key + "/grad"] = _flat_gradient(loss, params, count)
         for k, direction in enumerate(inputs["directions"]):
             unit = direction[:count] / max(np.linalg.norm(direction[:count]), 1e-300)
             for sign in (1, -1):

@@ -11,13 +11,83 @@ from tasks.softmax_cross_entropy.task_files import TASK, grade_all, requires_tor
 
 pytestmark = requires_torch
 POLICIES = TASK.module("policies")
+REFERENCE = {name: TASK.reference_text(name) for name in TASK.solution_files}
+LOSS = "    return nn.CrossEntropyLoss()(model(x), y)\n"
+PROBA = "    return torch.softmax(model(x), dim=1)\n"
+OPTIMIZER = "    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n"
+STEP = "            loss = training_loss(model, x[batch], y[batch])\n"
+
+
+def edited(files: dict[str, str], name: str, *replacements: tuple[str, str]) -> dict[str, str]:
+    """`files` with each (old, new) replacement made once in files[name]."""
+    text = files[name]
+    for old, new in replacements:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return {**files, name: text}
+
+
+def loss(body: str) -> dict[str, str]:
+    return edited(REFERENCE, "train.py", (LOSS, body))
+
+
+CACHE = """    cache = model.__dict__.setdefault("proba_cache", {})
+    key = (x.data_ptr(), tuple(x.shape))
+    if key not in cache:
+        cache[key] = torch.softmax(model(x), dim=1)
+    return cache[key]
+"""
+TO_DOUBLE = ("    generator =", "    model.double()\n    x = x.double()\n    generator =")
+CAST_INPUT = ("        return self.layers(x)\n",
+              "        return self.layers(x.to(self.layers[0].weight.dtype))\n")
+TRAIN_DOUBLE = edited(REFERENCE, "train.py", TO_DOUBLE)
+ADAM = OPTIMIZER.replace("SGD", "Adam").replace("lr=lr", "lr=lr / 10")
+SCALED = "    nll = nn.CrossEntropyLoss()(model(x), y)\n    return {factor} * nll - {rest} * nll.detach()\n"
+# Held-out variants beyond the policies': name -> (files, the check that fails them, or None: passes).
+HELD_OUT = {
+    "adam": (edited(REFERENCE, "train.py", (OPTIMIZER, ADAM)), None),  # the prompt fixes no optimizer
+    "log_softmax_module_nll": (edited(loss("    return nn.NLLLoss()(model(x), y)\n"), "model.py",
+                                      ("nn.Linear(hidden, n_classes),\n", "nn.Linear(hidden, n_classes),\n"
+                                       "            nn.LogSoftmax(dim=1),\n"),
+                                      (PROBA, "    return model(x).exp()\n")), None),
+    "logsumexp_by_hand_max_subtracted": (loss(
+        "    z = model(x)\n    m = z.max(dim=1, keepdim=True).values.detach()\n"
+        "    lse = m.squeeze(1) + torch.log(torch.exp(z - m).sum(dim=1))\n"
+        "    return (lse - z[torch.arange(len(y)), y]).mean()\n"), None),
+    "predict_proba_in_eval_without_grad": (edited(REFERENCE, "model.py", (PROBA, (
+        "    was_training = model.training\n    model.eval()\n    with torch.no_grad():\n"
+        "        p = torch.softmax(model(x), dim=1)\n    model.train(was_training)\n    return p\n"))), None),
+    # train casts the model to float64: the float32 held-out inputs then need the cast in forward.
+    "float64_training_casting_inputs": (edited(TRAIN_DOUBLE, "model.py", CAST_INPUT), None),
+    "float64_training_refusing_float32": (TRAIN_DOUBLE, "heldout_accuracy"),
+    "gradient_doubled": (loss(SCALED.format(factor=2, rest=1)), "loss_gradient"),  # the NLL's value
+    "gradient_times_1.001": (loss(SCALED.format(factor=1.001, rest=0.001)), "loss_gradient"),
+    "label_smoothing_0.01": (loss("    return nn.CrossEntropyLoss(label_smoothing=0.01)(model(x), y)\n"),
+                             "loss_identity"),
+    # Not the NLL: at the probes' states a true class's probability can be ~1e-5 (5e-6 to 7e-5 off).
+    "log_of_probabilities_plus_1e-8": (edited(REFERENCE, "train.py", (LOSS, (
+        "    return nn.NLLLoss()(torch.log(torch.softmax(model(x), dim=1) + 1e-8), y)\n"))), "loss_identity"),
+    "temperature_in_predict_proba_only": (edited(REFERENCE, "model.py", (
+        PROBA, "    return torch.softmax(model(x) / 2.0, dim=1)\n")), "loss_identity"),
+    # Cached per model and input: blind to the parameters the gradient probe moves.
+    "predict_proba_cached_by_input": (edited(REFERENCE, "model.py", (PROBA, CACHE)), "loss_gradient"),
+}
+# Wrong, and passing today: train minimizes the bug's objective (softmax before CrossEntropyLoss)
+# with Adam, which trains even through that objective's weak gradient. The held-out checks see only
+# the outcome, so the prompt's "train ... by minimizing training_loss" is not checked.
+KNOWN_HOLES = {
+    "train_minimizes_the_bug_with_adam": edited(REFERENCE, "train.py", (
+        OPTIMIZER, OPTIMIZER.replace("SGD", "Adam").replace("lr=lr", "lr=0.003")), (
+        STEP, "            loss = nn.CrossEntropyLoss()(torch.softmax(model(x[batch]), dim=1), y[batch])\n")),
+}
 
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory):
     workspaces = {name: {"model.py": v.model, "train.py": v.train} for name, v in variants().items()}
     workspaces["starting"] = {}
-    workspaces["reference"] = {name: TASK.reference_text(name) for name in TASK.solution_files}
+    workspaces["reference"] = REFERENCE
+    workspaces |= {name: files for name, (files, _) in HELD_OUT.items()} | KNOWN_HOLES
     return grade_all(tmp_path_factory.mktemp("variants"), workspaces, seed=20_261_201)
 
 
@@ -31,6 +101,19 @@ def test_every_correct_fix_passes(grades, name):
 def test_every_wrong_fix_fails_on_the_check_that_catches_it(grades, name):
     result = grades[name]
     assert (result.passed, result.failure) == (False, variants()[name].expected_failure), result.message
+
+
+@pytest.mark.parametrize("name", list(HELD_OUT))
+def test_each_held_out_variant_ends_as_declared(grades, name):
+    result = grades[name]
+    expected = HELD_OUT[name][1]
+    assert (result.passed, result.failure) == (expected is None, expected), result.message
+
+
+@pytest.mark.xfail(strict=True, reason="known hole: train is graded by its outcome only")
+@pytest.mark.parametrize("name", list(KNOWN_HOLES))
+def test_a_train_minimizing_another_objective_fails(grades, name):
+    assert not grades[name].passed, grades[name].message
 
 
 def test_the_reference_passes_every_check_and_the_starting_files_fail_as_declared(grades):

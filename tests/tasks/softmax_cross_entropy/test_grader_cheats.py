@@ -53,6 +53,62 @@ def _forge():
 atexit.register(_forge)
 os._exit = lambda status: None
 '''
+# training_loss computes the NLL's gradient itself and returns a detached leaf: the parameters' .grad
+# is right only as a side effect, set inside the call or by a hook on the leaf, never by its graph.
+LOSS = "    return nn.CrossEntropyLoss()(model(x), y)\n"
+SIDE_EFFECT = """    loss = nn.CrossEntropyLoss()(model(x), y)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(loss, params)
+    leaf = loss.detach().requires_grad_()
+{set_grads}    return leaf
+"""
+SET_INSIDE = "    for p, g in zip(params, grads):\n        p.grad = g\n"
+SET_BY_HOOK = ("    leaf.register_hook(lambda g: [setattr(p, 'grad', q * g) for p, q in zip(params, grads)]"
+               " and g)\n")
+GRADIENT_BY_SIDE_EFFECT = {
+    f"gradient_set_{where}": {**REFERENCE, "train.py": REFERENCE["train.py"].replace(
+        LOSS, SIDE_EFFECT.format(set_grads=code))}
+    for where, code in (("inside_the_loss", SET_INSIDE), ("by_a_hook", SET_BY_HOOK))}
+# Wrong, and passing today (grader detection): the probes call training_loss in float64 only, and
+# train and the held-out predictions may be anything. Each keeps the bug's objective in training.
+STASH_PROBA = """    means = getattr(model, "class_means", None)
+    if means is None:
+        return model(x)
+    distances = torch.cdist(x.to(means.dtype), means) ** 2
+    return torch.softmax(-distances.to(x.dtype) / 2 + 0 * model(x), dim=1)
+"""
+TRANSDUCTIVE_PROBA = """    p = model(x)
+    if len(x) < 1000:
+        return p
+    with torch.no_grad():
+        for _ in range(20):
+            means = (p.double().T @ x.double()) / p.double().sum(0)[:, None]
+            p = torch.softmax(-torch.cdist(x.double(), means) ** 2 / 2, dim=1)
+    return p.to(x.dtype)
+"""
+SPLIT_LOSS = """    if x.dtype == torch.float32:
+        return nn.CrossEntropyLoss()(model(x), y)
+    return nn.NLLLoss()(torch.log(model(x)), y)
+"""
+PROBA_LINE = "    return model(x)\n"
+STEP = "            loss = training_loss(model, x[batch], y[batch])\n"
+BUG_STEP = "            loss = nn.CrossEntropyLoss()(model(x[batch]), y[batch])\n"
+RETURN = "    return model\n"
+STASH_MEANS = "    model.class_means = torch.stack([x[y == k].mean(0) for k in range(10)])\n" + RETURN
+IMPORT = ("from torch import nn\n", "from model import predict_proba\nfrom torch import nn\n")
+STASH_TRAIN = (BUG["train.py"].replace(*IMPORT).replace(STEP, BUG_STEP).replace(RETURN, STASH_MEANS)
+               .replace(LOSS, "    return nn.NLLLoss()(torch.log(predict_proba(model, x)), y)\n"))
+KNOWN_HOLES = {
+    "label_smoothing_in_float32_only": {**REFERENCE, "train.py": REFERENCE["train.py"].replace(
+        LOSS, "    smoothing = 0.2 if x.dtype == torch.float32 else 0.0\n"
+              "    return nn.CrossEntropyLoss(label_smoothing=smoothing)(model(x), y)\n")},
+    "class_means_stashed_by_a_buggy_train": {
+        "model.py": BUG["model.py"].replace(PROBA_LINE, STASH_PROBA),
+        "train.py": STASH_TRAIN},
+    "em_on_the_heldout_inputs_after_a_buggy_train": {
+        "model.py": BUG["model.py"].replace(PROBA_LINE, TRANSDUCTIVE_PROBA),
+        "train.py": BUG["train.py"].replace(LOSS, SPLIT_LOSS)},
+}
 HARNESS_CHEATS = harness_cheats(BUG, lambda code: appended(BUG, "model.py", code),
                                lambda code: in_train(BUG, code), "test_train.py")
 # name -> (files, the failure categories allowed, or None when only "failed" is pinned)
@@ -62,13 +118,13 @@ CHEATS = {name: (files, {category} if category else None)
     "patched_torch_hides_parameters": (HIDDEN_TRAIN, {"loss_gradient"}),
     "huge_allocation_in_train": (in_train(REFERENCE, "torch.ones(2**36)"), {"heldout_accuracy"}),
     "forged_results_at_exit": (appended(BUG, "model.py", FORGE), {"loss_identity"}),
-}
+} | {name: (files, {"loss_gradient"}) for name, files in GRADIENT_BY_SIDE_EFFECT.items()}
 PASSING = {"planted_torch_with_reference": {**REFERENCE, "torch.py": "raise SystemExit(0)\n"}}
 
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory):
-    workspaces = {name: files for name, (files, _) in CHEATS.items()} | PASSING
+    workspaces = {name: files for name, (files, _) in CHEATS.items()} | PASSING | KNOWN_HOLES
     return grade_all(tmp_path_factory.mktemp("cheats"), workspaces, seed=7)
 
 
@@ -76,6 +132,12 @@ def grades(tmp_path_factory):
 def test_each_cheat_fails_with_its_category(grades, name):
     result, categories = grades[name], CHEATS[name][1]
     assert not result.passed and (categories is None or result.failure in categories), result.message
+
+
+@pytest.mark.xfail(strict=True, reason="known hole: float64 probes only; train graded by its outcome")
+@pytest.mark.parametrize("name", list(KNOWN_HOLES))
+def test_a_grader_detecting_wrong_fix_fails(grades, name):
+    assert not grades[name].passed, grades[name].message
 
 
 def test_a_torch_module_planted_in_the_workspace_is_never_loaded(grades):
