@@ -49,6 +49,17 @@ def edit(source: str, *changes: tuple[str, str]) -> str:
 
 BUG = edit(BASE, (BASE_SCALE, "/ (1.0 - self.p)"))
 
+
+def shift_every_other_mask(steps: str) -> str:
+    """`BASE` whose every second mask of a shape is the one before it rolled by `steps` elements."""
+    return edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
+                       "        last = getattr(self, 'last', {})\n"
+                       "        self.last = last\n"
+                       "        keep = last.pop(x.shape, None)\n"
+                       "        if keep is None:\n"
+                       "            keep = last[x.shape] = self.rng.random(x.shape) >= self.p\n"
+                       f"        else:\n            keep = np.roll(keep, {steps})\n"))
+
 CORRECT = {
     "numpy_sqrt_with_dtype_cast": '''\
 import numpy as np
@@ -445,22 +456,13 @@ MUTANTS: dict[str, tuple[str, str]] = {
                     "        self.calls = getattr(self, 'calls', 0) + 1\n"
                     "        keep = np.random.default_rng(self.calls % 3).random(x.shape) >= self.p\n")),
     ),
-    "mask_is_the_previous_one_shifted": (
-        "fresh_mask",
-        edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
-                    "        previous = getattr(self, 'previous', None)\n"
-                    "        if previous is None or previous.shape != x.shape:\n"
-                    "            previous = self.rng.random(x.shape) >= self.p\n"
-                    "        keep = self.previous = np.roll(previous, 1)\n")),
-    ),
-    "mask_is_the_previous_one_a_row_down": (
-        "fresh_mask",
-        edit(BASE, ("        keep = self.rng.random(x.shape) >= self.p\n",
-                    "        previous = getattr(self, 'previous', None)\n"
-                    "        if previous is None or previous.shape != x.shape:\n"
-                    "            previous = self.rng.random(x.shape) >= self.p\n"
-                    "        keep = self.previous = np.roll(previous, x.shape[-1])\n")),
-    ),
+    # Every other mask of a shape is the one before it shifted, the rest fresh: reusing every mask
+    # would leave one mask's worth of samples, and the pooled drop_fraction / drop_count_spread
+    # would catch it first about 1% of grades; with half fresh, under 1e-6.
+    "every_other_mask_is_the_previous_one_shifted": (
+        "fresh_mask", shift_every_other_mask("1")),
+    "every_other_mask_is_the_previous_one_a_row_down": (
+        "fresh_mask", shift_every_other_mask("x.shape[-1]")),
     "outer_quartiles_of_abs_x_dropped_more": (
         "mask_independent_of_values",
         # Quartiles 1 and 4 of |x| at p + d, 2 and 3 at p - d: the median split and the signs stay
