@@ -6,13 +6,14 @@ builtins, so nothing in `__main__`, `builtins` or any module the candidate can r
 harness's state. Everything below runs before the candidate is imported:
 
 - its libraries (the driver's NumPy) load while the grader draws the inputs; then it reads the rest
-  of its stdin: a JSON header (the plan, the array layout and a fresh random key) and each input
-  array in base64. Nothing of the grade is ever written into the working directory;
+  of its stdin: a JSON header line (the plan, the array layout and a fresh random key) and each input
+  array's raw bytes. Nothing of the grade is ever written into the working directory;
 - the results channel is the process's original stdout, duplicated to a private descriptor; fd 1
   then points to an anonymous file (the candidate's prints are dropped) and fd 0 to /dev/null, as in
-  an ordinary `run_tests` run. Every line the child sends
-  starts with the key, which lives only in a local of the running harness frame, so a line forged
-  by the candidate (it can guess the descriptor number) is recognised and the grade fails;
+  an ordinary `run_tests` run. Every record the child sends (`<key> <kind> <length>\n` and that
+  many bytes) starts with the key, which lives only in a local of the running harness frame, so
+  bytes written by the candidate (it can guess the descriptor number) are recognised and the grade
+  fails;
 - a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
   access (`sys._getframe`, except by the few standard-library readers that hand back only text or a
   module name, such as `traceback.format_stack`, which torch calls whenever it is seeded;
@@ -21,8 +22,8 @@ harness's state. Everything below runs before the candidate is imported:
   starting processes.
 
 The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the
-calls; the child sends the report (plain data as JSON) and every output array (raw bytes, base64),
-computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
+calls; the child sends the report (plain data as JSON) and every output array (its layout, then its
+raw bytes), computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
 README.md's grader section names what this cannot stop.
 """
 
@@ -30,8 +31,6 @@ import sys as _sys
 import traceback as _traceback_module
 import typing as _typing
 from _json import encode_basestring_ascii as _encode_string
-from binascii import a2b_base64 as _from_b64
-from binascii import b2a_base64 as _to_b64
 from json import loads as _json_loads
 from os import O_RDONLY as _O_RDONLY
 from os import O_TMPFILE as _O_TMPFILE
@@ -125,8 +124,8 @@ def _read_job(stdin):
     """The header and the input arrays the grader sent on stdin."""
     header = _json_loads(stdin.readline())
     inputs = {}
-    for name, dtype, shape in header["arrays"]:
-        inputs[name] = _np_frombuffer(_from_b64(stdin.readline()), dtype=dtype).reshape(shape).copy()
+    for name, dtype, shape, size in header["arrays"]:
+        inputs[name] = _np_frombuffer(stdin.read(size), dtype=dtype).reshape(shape).copy()
     return header, inputs
 
 
@@ -140,24 +139,28 @@ def _main(stdin):
     except OSError:
         _dup2(2, 1)
 
-    def send(kind, payload=b""):
-        data = key + b" " + kind + b" " + payload + b"\n"
-        while data:
-            data = data[_write(channel, data):]
+    def send(kind, *parts):
+        size = 0
+        for part in parts:
+            size += len(part)
+        for data in (key + b" " + kind + b" " + str(size).encode("ascii") + b"\n", *parts):
+            data = memoryview(data)
+            while data:
+                data = data[_write(channel, data):]
 
     def progress(stage):
-        send(b"stage", _to_b64(stage.encode("utf-8"), newline=False))
+        send(b"stage", stage.encode("utf-8"))
 
     _addaudithook(_audit)
     report, outputs = {}, {}
     progress("load")
     drive(header["plan"], inputs, report, outputs, progress)  # noqa: F821 (the task's driver, above)
     progress("write")
-    send(b"report", _to_b64(_json_text(report).encode("utf-8"), newline=False))
+    send(b"report", _json_text(report).encode("utf-8"))
     for name, array in outputs.items():
         copy = _np_array(array, copy=True, subok=False)
         layout = _json_text([str(name), copy.dtype.str, list(copy.shape)]).encode("utf-8")
-        send(b"array", _to_b64(layout, newline=False) + b" " + _to_b64(copy.tobytes(), newline=False))
+        send(b"array", layout + b"\n", copy.tobytes())
     send(b"done")
 
 

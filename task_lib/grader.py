@@ -1,7 +1,7 @@
 """The trusted side of grading, for any task: start the task's child program in the sandbox, draw
 the task's fresh inputs while it starts, hand them over on its stdin, read back what it sent on its
-results channel (every line keyed with a secret drawn for this grade, parsed defensively), and turn the
-task's checks into a verdict.
+results channel (binary records, each keyed with a secret drawn for this grade, parsed defensively),
+and turn the task's checks into a verdict.
 
 Contract: `grade_workspace(path, task)` never raises for anything the candidate did; it raises
 `UnusableWorkspace` only when there is nothing to grade (no directory, a solution file missing or
@@ -11,8 +11,6 @@ imported only once the child is starting, so that the two imports overlap.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import functools
 import hashlib
@@ -30,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from task_lib.grade_tables import format_measurement
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxChild, SandboxLimits, SandboxResult, isolation, started_python
+from task_lib.sandbox import (
+    SandboxChild,
+    SandboxLimits,
+    SandboxResult,
+    isolation,
+    package_paths,
+    started_python,
+)
 from task_lib.task import Task
 from task_lib.untrusted_files import read_untrusted_file
 from task_lib.verdict import Check, GradeResult
@@ -42,14 +47,17 @@ __all__ = ["Check", "GradeResult", "UnusableWorkspace", "grade_workspace"]
 
 CHILD_LOOP = Path(__file__).with_name("grade_child.py")
 CHILD_KIT = Path(__file__).with_name("child_kit.py")
-# The child's whole command line: it reads its program from stdin and runs it in a private namespace
-# with its own copy of the builtins (see grade_child.py).
+# The child's whole command line after `python -I -B -S` (no `site`: no .pth file runs, and the program
+# puts site-packages on sys.path itself): it reads its program from stdin and runs it in a private
+# namespace with its own copy of the builtins (see grade_child.py).
 BOOTSTRAP = ('import sys;exec(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),'
              '{"__builtins__":dict(vars(__builtins__))})')
-# Bounds on what the child may hand back (ours are about 10 MiB of arrays, 14 MiB of base64).
-MAX_CHANNEL_CHARS = 40 * 1024**2
+# Bounds on what the child may hand back (ours are about 10 MiB of arrays).
+MAX_CHANNEL_BYTES = 40 * 1024**2
+MAX_RECORD_HEADER = 120  # "<key> <kind> <length>\n"
 MAX_ARRAY_BYTES = 64 * 1024**2
 MAX_REPORT_BYTES = 1024**2
+MAX_LAYOUT_BYTES = 4096
 MAX_ARRAY_DIMENSIONS = 32
 MAX_SOURCE_BYTES = 1024**2  # each solution and protected file as read from the workspace
 STAGE_WORDS = {"starting": "starting", "load": "loading the solution", "import": "importing the solution",
@@ -75,10 +83,10 @@ def protected_files_check(task: Task, workspace: Path) -> Check:
 
 @functools.cache
 def child_program(task: Task) -> bytes:
-    """The program the grader's child runs: the harness's child kit, the task's driver, then the
-    harness's child loop."""
-    parts = [CHILD_KIT.read_text(encoding="utf-8"), task.file_text("driver.py"),
-             CHILD_LOOP.read_text(encoding="utf-8")]
+    """The program the grader's child runs: a line putting site-packages on sys.path, the harness's
+    child kit, the task's driver, then the harness's child loop."""
+    parts = [f"__import__('sys').path.extend({package_paths()!r})", CHILD_KIT.read_text(encoding="utf-8"),
+             task.file_text("driver.py"), CHILD_LOOP.read_text(encoding="utf-8")]
     return "\n\n".join(parts).encode("utf-8")
 
 
@@ -116,8 +124,8 @@ def started_probe(task: Task, limits: SandboxLimits) -> Iterator[tuple[Path, San
     libraries while we draw the inputs, and waits for `run_probe` to hand them over."""
     workdir = Path(tempfile.mkdtemp())
     try:
-        limits = replace(limits, output_chars=MAX_CHANNEL_CHARS)
-        with started_python(["-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True) as child:
+        limits = replace(limits, output_chars=MAX_CHANNEL_BYTES)
+        with started_python(["-S", "-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True) as child:
             program = child_program(task)
             with contextlib.suppress(OSError):  # a child that died at once is reported by finish()
                 child.process.stdin.write(f"{len(program)}\n".encode("ascii") + program)
@@ -127,12 +135,12 @@ def started_probe(task: Task, limits: SandboxLimits) -> Iterator[tuple[Path, San
         remove_tree(workdir)
 
 
-def job_text(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> str:
-    """What the child reads on stdin after its program: a JSON header, then each array in base64."""
-    layout = [[name, array.dtype.str, list(array.shape)] for name, array in inputs.items()]
-    lines = [json.dumps({"key": key, "plan": plan, "arrays": layout})]
-    lines += [base64.b64encode(array.tobytes()).decode("ascii") for array in inputs.values()]
-    return "\n".join(lines) + "\n"
+def job_bytes(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> bytes:
+    """What the child reads on stdin after its program: a JSON header line (the key, the plan, each
+    array's name, dtype, shape and size in bytes), then each array's raw bytes, in that order."""
+    layout = [[name, array.dtype.str, list(array.shape), array.nbytes] for name, array in inputs.items()]
+    header = json.dumps({"key": key, "plan": plan, "arrays": layout}).encode("utf-8") + b"\n"
+    return b"".join([header, *(array.tobytes() for array in inputs.values())])
 
 
 def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
@@ -144,57 +152,70 @@ def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], input
     for name, source in sources.items():
         (workdir / name).write_bytes(source)
     key = secrets.token_hex(16)
-    result = child.finish(job_text(key, plan, inputs))
+    result = child.finish(job_bytes(key, plan, inputs), binary_stdout=True)
     run = ProbeRun(result, stage="starting")
-    _read_channel(result.stdout, key, run)
+    _read_channel(result.raw_stdout or b"", key, run)
     return run
 
 
-def _from_base64(text: str) -> bytes:
-    """Strict base64 (binascii.Error, a ValueError, on anything else)."""
-    return binascii.a2b_base64(text, strict_mode=True)
+def _records(channel: bytes, key: str) -> Iterator[tuple[bytes, memoryview]]:
+    """(kind, payload) of each record `<key> <kind> <length>\n<payload>` of the channel, in order;
+    ValueError at the first stretch that is not a record under `key` (nothing after it is read)."""
+    expected, data, position = key.encode("ascii"), memoryview(channel), 0
+    while position < len(channel):
+        end = channel.find(b"\n", position, position + MAX_RECORD_HEADER)
+        fields = channel[position:end].split(b" ") if end >= 0 else []
+        if len(fields) != 3 or fields[0] != expected or not fields[2].isdigit():
+            raise ValueError("not a record of this grade")
+        start, length = end + 1, int(fields[2])
+        if start + length > len(channel):
+            raise ValueError("a record longer than the channel")
+        position = start + length
+        yield fields[1], data[start:position]
 
 
-def _array(layout_b64: str, data_b64: str) -> tuple[str, np.ndarray]:
-    """One array line of the channel; ValueError unless it is a sound, bounded, non-object array."""
+def _array(payload: memoryview) -> tuple[str, np.ndarray]:
+    """One array record's payload (its JSON layout, a newline, its raw bytes); ValueError unless it is
+    a sound, bounded, non-object array."""
     import numpy as np
 
-    name, dtype, shape = json.loads(_from_base64(layout_b64).decode("utf-8"))
+    split = bytes(payload[:MAX_LAYOUT_BYTES]).find(b"\n")
+    if split < 0:
+        raise ValueError("an array record without a layout")
+    name, dtype, shape = json.loads(bytes(payload[:split]).decode("utf-8"))
     if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
             and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
         raise ValueError("malformed array layout")
     dtype = np.dtype(dtype)
     if dtype.hasobject or dtype.itemsize == 0:
         raise ValueError(f"unsupported dtype {dtype}")
-    data = _from_base64(data_b64)
+    data = payload[split + 1:]
     if len(data) > MAX_ARRAY_BYTES or len(data) != math.prod(shape) * dtype.itemsize:
         raise ValueError("array size does not match its layout")
     return name, np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
-def _read_channel(stdout: str, key: str, run: ProbeRun) -> None:
-    """Fill in `run` from the child's results channel: stages, then (only if every line carried
-    our key, the child said it was done and exited 0) its report and arrays."""
+def _read_channel(channel: bytes, key: str, run: ProbeRun) -> None:
+    """Fill in `run` from the child's results channel: stages, then (only if every record carried
+    our key, the child said it was done last and exited 0) its report and arrays."""
     report, outputs, done = None, {}, False
-    for line in stdout.split("\n")[:-1]:
-        parts = line.split(" ")
-        if parts[0] != key or len(parts) < 2:
-            run.forged = True
-            continue
-        try:
-            if parts[1] == "stage" and len(parts) == 3:
-                run.stage = _from_base64(parts[2]).decode("utf-8")[:200]
-            elif parts[1] == "report" and len(parts) == 3 and len(parts[2]) <= 2 * MAX_REPORT_BYTES:
-                report = json.loads(_from_base64(parts[2]).decode("utf-8"))
-            elif parts[1] == "array" and len(parts) == 4:
-                name, array = _array(parts[2], parts[3])
+    try:
+        for kind, payload in _records(channel, key):
+            if done:
+                raise ValueError("a record after done")
+            if kind == b"stage":
+                run.stage = bytes(payload[:200]).decode("utf-8", errors="replace")
+            elif kind == b"report" and len(payload) <= MAX_REPORT_BYTES:
+                report = json.loads(bytes(payload).decode("utf-8"))
+            elif kind == b"array":
+                name, array = _array(payload)
                 outputs[name] = array
-            elif parts[1] == "done" and len(parts) == 3:
+            elif kind == b"done" and not payload:
                 done = True
             else:
-                run.forged = True
-        except (ValueError, TypeError, MemoryError, RecursionError):
-            run.forged = True
+                raise ValueError("an unknown record")
+    except (ValueError, TypeError, MemoryError, RecursionError):
+        run.forged = True
     if done and not run.forged and run.sandbox.returncode == 0 and isinstance(report, dict):
         run.stage, run.report, run.outputs = "done", report, outputs
 

@@ -74,6 +74,7 @@ class SandboxResult:
     timed_out: bool
     output_truncated: bool
     seconds: float
+    raw_stdout: bytes | None = None  # stdout's bytes (and `stdout` empty) when finished with binary_stdout
 
     @property
     def signal_name(self) -> str | None:
@@ -126,6 +127,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent  # the pack itself: never visible 
 _SYSTEM_TOP_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
+def package_paths() -> list[str]:
+    """The site-packages directories of this interpreter that exist: what a child may import from."""
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
+
+
 def bind_table(readable: Sequence[Path | str] = ()) -> list[Mount]:
     """Everything the child sees under bubblewrap besides its working directory, `/proc`, `/dev` and
     `/tmp`, in mount order. Read-only, and exactly what the interpreter needs."""
@@ -143,7 +149,7 @@ def bind_table(readable: Sequence[Path | str] = ()) -> list[Mount]:
         table.append(Mount("--ro-bind", cfg, cfg, "makes the interpreter use the venv's site-packages"))
         table.append(Mount("--ro-bind", os.path.realpath(sys.executable), sys.executable,
                            "the interpreter at the path it was started by"))
-    for path in site.getsitepackages():
+    for path in package_paths():
         table.append(Mount("--ro-bind", path, path, "installed packages (NumPy, the task's), not the repo"))
     table += [Mount("--ro-bind", str(path), str(path), "asked for by the caller") for path in readable]
     table = [m for m in table if m.option != "--ro-bind" or os.path.exists(m.source)]
@@ -360,6 +366,12 @@ def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
     return text, False
 
 
+def _read_capped_bytes(path: Path, limit: int) -> tuple[bytes, bool]:
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    return data[:limit], len(data) > limit
+
+
 def _end(process: subprocess.Popen) -> None:
     """Kill the child's process group, then reap the child; nothing once it is reaped. The child is
     reaped only here, after the kill: until then its pid, and so its group, cannot be reused, and the
@@ -426,18 +438,25 @@ class SandboxChild:
     def __init__(self, process: subprocess.Popen, io_dir: Path, limits: SandboxLimits, start: float):
         self.process, self.io_dir, self.limits, self.start = process, io_dir, limits, start
 
-    def finish(self, stdin_text: str = "") -> SandboxResult:
-        """Write `stdin_text` to the child's stdin and close it, then wait for the child to end (up to
-        the wall-clock limit, counted from its start) and return what it did."""
+    def finish(self, stdin_data: str | bytes = "", *, binary_stdout: bool = False) -> SandboxResult:
+        """Write `stdin_data` (text is UTF-8 encoded) to the child's stdin and close it, then wait for
+        the child to end (up to the wall-clock limit, counted from its start) and return what it did.
+        With `binary_stdout`, stdout comes back as bytes in `raw_stdout`, at most `output_chars` of them."""
         if self.process.stdin is not None:
-            feed = threading.Thread(target=_feed, args=(self.process.stdin, stdin_text.encode()), daemon=True)
+            data = stdin_data.encode() if isinstance(stdin_data, str) else stdin_data
+            feed = threading.Thread(target=_feed, args=(self.process.stdin, data), daemon=True)
             feed.start()
         left = self.limits.wall_seconds - (time.monotonic() - self.start)
         try:
             timed_out = not _wait_for_exit(self.process, max(left, 0.0))
         finally:
             _end(self.process)  # also kills what is left in its group
-        stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
+        raw_stdout = None
+        if binary_stdout:
+            raw_stdout, cut_out = _read_capped_bytes(self.io_dir / "stdout", self.limits.output_chars)
+            stdout = ""
+        else:
+            stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
         stderr, cut_err = _read_capped(self.io_dir / "stderr", self.limits.output_chars)
         return SandboxResult(
             returncode=None if timed_out else _child_status(self.process.returncode),
@@ -446,6 +465,7 @@ class SandboxChild:
             timed_out=timed_out,
             output_truncated=cut_out or cut_err,
             seconds=time.monotonic() - self.start,
+            raw_stdout=raw_stdout,
         )
 
 

@@ -1,9 +1,8 @@
-"""The grading channel and the grader's robustness: what comes back from the child is read line by
-line under this grade's key, anything malformed or forged is a failed attempt with a category (never
+"""The grading channel and the grader's robustness: what comes back from the child is read record by
+record under this grade's key, anything malformed or forged is a failed attempt with a category (never
 an exception), and the grade's directory is gone afterwards whatever the child left in it."""
 
 import ast
-import base64
 import json
 import os
 import stat
@@ -29,27 +28,22 @@ KEY = "k" * 32
 PARAMS = {"tolerance": 0.1}
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def record(kind: str, payload: bytes = b"", key: str = KEY) -> bytes:
+    return f"{key} {kind} {len(payload)}\n".encode() + payload
 
 
-def line(kind: str, *payload: str) -> str:
-    return " ".join([KEY, kind, *payload]) + "\n"
+def array_record(name: str, dtype: str, shape: list, data: bytes) -> bytes:
+    return record("array", json.dumps([name, dtype, shape]).encode() + b"\n" + data)
 
 
-def array_line(name: str, dtype: str, shape: list, data: bytes) -> str:
-    return line("array", b64(json.dumps([name, dtype, shape]).encode()), b64(data))
+def done_stream(report) -> bytes:
+    return (record("stage", b"load") + record("stage", b"write") + record("report", json.dumps(report).encode())
+            + array_record("y", "<f8", [2], bytes(16)) + record("done"))
 
 
-def done_stream(report) -> str:
-    return (line("stage", b64(b"load")) + line("stage", b64(b"write"))
-            + line("report", b64(json.dumps(report).encode())) + array_line("y", "<f8", [2], bytes(16))
-            + line("done", ""))
-
-
-def read(stdout: str, returncode: int = 0) -> ProbeRun:
-    run = ProbeRun(SandboxResult(returncode, stdout, "", False, False, 0.1))
-    grader._read_channel(stdout, KEY, run)
+def read(channel: bytes, returncode: int = 0) -> ProbeRun:
+    run = ProbeRun(SandboxResult(returncode, "", "", False, False, 0.1, raw_stdout=channel))
+    grader._read_channel(channel, KEY, run)
     return run
 
 
@@ -63,23 +57,34 @@ def test_a_sound_stream_gives_the_report_and_the_arrays():
 
 
 @pytest.mark.parametrize("forgery", [
-    "0" * 32 + " done \n",  # another key
-    "done\n",
-    KEY + "\n",  # no kind
-    line("teleport", "x"),  # an unknown kind
-    line("report", "not base64!"),
-    line("report", b64(b"__import__('os')")),  # not JSON
-    line("report", b64(b"{'call_errors': {}}")),  # a Python literal, not JSON
-    array_line("y", "|O", [1], bytes(8)),  # objects
-    array_line("y", "<f8", [3], bytes(16)),  # size does not match the layout
-    array_line("y", "<f8", [-2], bytes(16)),
-    array_line("y", "no such dtype", [2], bytes(16)),
-    line("array", b64(b"[1, 2]"), b64(bytes(8))),  # a malformed layout
+    record("done", key="0" * 32),  # another key
+    b"done\n",
+    KEY.encode() + b"\n",  # no kind
+    f"{KEY} done\n".encode(),  # no length
+    f"{KEY} done -0\n".encode(),  # a length that is not digits
+    record("teleport", b"x"),  # an unknown kind
+    record("done", b"x"),  # done with a payload
+    record("report", b"__import__('os')"),  # not JSON
+    record("report", b"{'call_errors': {}}"),  # a Python literal, not JSON
+    record("report", b"\xff\xfe"),  # not UTF-8
+    array_record("y", "|O", [1], bytes(8)),  # objects
+    array_record("y", "<f8", [3], bytes(16)),  # size does not match the layout
+    array_record("y", "<f8", [-2], bytes(16)),
+    array_record("y", "no such dtype", [2], bytes(16)),
+    record("array", b"[1, 2]\n" + bytes(8)),  # a malformed layout
+    record("array", bytes(8)),  # no layout
+    f"{KEY} stage 999\nload".encode(),  # a record longer than the channel
+    b"x" * 1000,  # no record header at all
 ])
-def test_a_forged_or_malformed_line_spoils_the_results(forgery):
+def test_a_forged_or_malformed_record_spoils_the_results(forgery):
     run = read(forgery + done_stream({"call_errors": {}}))
     assert run.report is None and run.forged
     assert process_failure(run, task_checks.STAGE_WORDS)[0] == "bad_output"
+
+
+def test_a_record_after_done_spoils_the_results():
+    run = read(done_stream({"call_errors": {}}) + record("stage", b"load"))
+    assert run.report is None and run.forged
 
 
 @pytest.mark.parametrize("report", [5, [1, 2], "a report", None])
@@ -91,7 +96,7 @@ def test_a_report_that_is_not_a_mapping_is_bad_output(report):
 
 def test_results_without_done_or_with_a_failed_exit_are_not_used():
     stream = done_stream({})
-    assert read(stream.rsplit(KEY, 1)[0]).report is None
+    assert read(stream.rsplit(KEY.encode(), 1)[0]).report is None
     assert read(stream, returncode=1).report is None
 
 
