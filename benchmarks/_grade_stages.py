@@ -1,8 +1,9 @@
 """One grade of WORKSPACE by TASK (default variance-dropout), stage by stage, in a fresh process:
 `_grade_stages.py WORKSPACE [TASK [MODULE]]` (run by grade_latency.py).
 
-Does what `grade_workspace` does, timing each step, and prints one JSON object of seconds; then the
-sandboxed start of a child that only imports MODULE (default numpy), to split the child's time.
+Does what `grade_workspace` does (`run_probe` in its two steps), timing each step, and prints one JSON
+object of seconds; then the sandboxed start of a child that only imports MODULE (default numpy), to
+split the child's time.
 """
 
 import json
@@ -29,11 +30,12 @@ with grader.started_probe(task, task.grade_limits) as probe:
     numpy_imported = time.perf_counter()
     inputs, plan = task_checks.make_job(params, np.random.default_rng())
     drawn = time.perf_counter()
-    run = grader.run_probe(probe, grader.probe_files(task, sources), inputs, plan)
+    result, key = grader.finish_probe(probe, grader.probe_files(task, sources), inputs, plan)
+    child_ended = time.perf_counter()
+    run = grader.read_results(result, key)
     probed = time.perf_counter()
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
-child_ended = spawned + run.sandbox.seconds  # the child starts as `started_probe` is entered
 module = sys.argv[3] if len(sys.argv) > 3 else "numpy"
 bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits)
 print(json.dumps({
@@ -42,7 +44,7 @@ print(json.dumps({
     "start the child": spawned - imported,
     "numpy + the task's checks imports (while the child starts)": numpy_imported - spawned,
     "draw inputs (while the child starts)": drawn - numpy_imported,
-    "send the inputs, wait for the child": child_ended - drawn,
+    "send the inputs, wait for the child, read its output": child_ended - drawn,
     "read the results channel": probed - child_ended,
     "checks (statistics)": checked - probed,
     "child process, start to end": run.sandbox.seconds,

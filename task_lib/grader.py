@@ -143,19 +143,29 @@ def job_bytes(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> bytes:
     return b"".join([header, *(array.tobytes() for array in inputs.values())])
 
 
-def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
-              plan: dict) -> ProbeRun:
+def finish_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
+                 plan: dict) -> tuple[SandboxResult, str]:
     """Give the started child a directory like the workspace it was written in (the candidate's
     solution files, the other starting files as they started) and, on its stdin, our plan and
-    inputs; let it run, and read what it sent on its results channel."""
+    inputs under a fresh key; let it run. Returns what it did and the key."""
     workdir, child = probe
     for name, source in sources.items():
         (workdir / name).write_bytes(source)
     key = secrets.token_hex(16)
-    result = child.finish(job_bytes(key, plan, inputs), binary_stdout=True)
+    return child.finish(job_bytes(key, plan, inputs), binary_stdout=True), key
+
+
+def read_results(result: SandboxResult, key: str) -> ProbeRun:
+    """What the child sent on its results channel under `key`."""
     run = ProbeRun(result, stage="starting")
     _read_channel(result.raw_stdout or b"", key, run)
     return run
+
+
+def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
+              plan: dict) -> ProbeRun:
+    """`finish_probe`, then `read_results`."""
+    return read_results(*finish_probe(probe, sources, inputs, plan))
 
 
 def _records(channel: bytes, key: str) -> Iterator[tuple[bytes, memoryview]]:

@@ -27,16 +27,41 @@ def binomial_tail_bound(n: int, p: float, q: float) -> float:
 
 
 def deviation_threshold(n: int, p: float, alpha: float) -> float:
-    """Smallest d with both Chernoff tails P(k/n >= p+d) and P(k/n <= p-d) at most alpha."""
+    """Smallest d with both Chernoff tails P(k/n >= p+d) and P(k/n <= p-d) at most alpha (never below
+    it; above it by a relative 1e-10 at most), for 0 < p < 1 and 0 < alpha < 1."""
+    return max(_one_side(n, p, alpha, 1), _one_side(n, p, alpha, -1))
 
-    def tails(d: float) -> float:
-        return max(binomial_tail_bound(n, p, p + d), binomial_tail_bound(n, p, p - d))
 
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if tails(mid) > alpha else (lo, mid)
-    return hi
+def _one_side(n: int, p: float, alpha: float, sign: int) -> float:
+    """Smallest d with the bound on the tail beyond p + sign*d at most alpha: n KL(p + sign*d || p)
+    at least log(1/alpha).
+
+    KL(p + sign*d || p) is convex and increasing in d, so Newton's method started to the right of
+    the root (Pinsker's inequality, KL >= 2 d^2, puts sqrt(target / 2) there) moves down onto it
+    without ever crossing it; rounding is caught by checking the bound itself before returning.
+    """
+    target = math.log(1 / alpha) / n
+    room = 1 - p if sign > 0 else p  # beyond it the tail is empty: its bound is 0
+    if kl_bernoulli(p + sign * room, p) < target:  # only an empty tail will do
+        d = room
+        while 0 <= p + sign * d <= 1:
+            d = math.nextafter(d, math.inf)
+        return d
+    d = min(math.sqrt(target / 2), room * (1 - 1e-12))  # inside (0, 1), where KL has a slope
+    if kl_bernoulli(p + sign * d, p) < target:  # the root lies in the last 1e-12 of the room
+        d = room
+    for _ in range(100):
+        q = p + sign * d
+        if not 0 < q < 1:
+            break
+        step = (kl_bernoulli(q, p) - target) / (sign * (math.log(q / p) - math.log((1 - q) / (1 - p))))
+        if step <= d * 1e-15:
+            break
+        d -= step
+    d *= 1 + 1e-12
+    while binomial_tail_bound(n, p, p + sign * d) > alpha:  # rounding left d just short of the root
+        d *= 1 + 1e-12
+    return d
 
 
 def hoeffding_eta(n: int, alpha: float) -> float:

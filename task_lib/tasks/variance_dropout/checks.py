@@ -55,10 +55,16 @@ CLAUSES = {
 }
 
 
-def _balanced_signs(rng: np.random.Generator, n: int) -> np.ndarray:
-    signs = np.ones(n)
-    signs[: n // 2] = -1.0
-    return rng.permutation(signs)
+def balanced_signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n signs, n // 2 of them -1, every such arrangement equally likely: fair coin flips, then a
+    uniformly drawn set of the surplus sign's positions flipped (the result is exchangeable and
+    balanced, hence uniform); twice as fast as permuting a fixed arrangement."""
+    negative = rng.random(n) < 0.5
+    surplus = int(np.count_nonzero(negative)) - n // 2
+    if surplus:
+        pool = np.flatnonzero(negative if surplus > 0 else ~negative)
+        negative[rng.choice(pool, abs(surplus), replace=False)] = surplus < 0
+    return np.where(negative, -1.0, 1.0)
 
 
 def _odd(rng: np.random.Generator, low_high: tuple[int, int], size: int | None = None) -> Any:
@@ -84,8 +90,8 @@ def make_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
     n_mask = mask_shape[0] * mask_shape[1]
     gaussian = np.abs(rng.standard_normal(n_mask)) + 1e-3
     return {
-        "var_x": (sigma * _balanced_signs(rng, rows * cols)).astype(np.float32).reshape(rows, cols),
-        "mask_x": (gaussian * _balanced_signs(rng, n_mask)).reshape(mask_shape),
+        "var_x": (sigma * balanced_signs(rng, rows * cols)).astype(np.float32).reshape(rows, cols),
+        "mask_x": (gaussian * balanced_signs(rng, n_mask)).reshape(mask_shape),
         "small32": rng.standard_normal(tuple(_odd(rng, design.SMALL_SIDES, 3))).astype(np.float32),
         "small64": rng.standard_normal(tuple(_odd(rng, design.SMALL_SIDES, 4))),
         "single": rng.standard_normal(1),
@@ -292,8 +298,8 @@ class ContractChecker:
         masks = np.stack([o == 0 for o in outs[: design.TRAIN_CALLS]]).reshape(design.TRAIN_CALLS, -1)
         self.masks[p] = masks
         var_out = outs[design.TRAIN_CALLS] if p in design.P_VALUES else None
-        factors = self.survivor_factors(names, outs)
         with np.errstate(all="ignore"):
+            factors = self.survivor_factors(names, outs)
             found = [self.drop_fraction(p, masks, var_out), self.single_scale(p, factors),
                      self.fresh_mask(p, masks),
                      self.group_rates("mask_independent_of_values", p, masks, self.value_groups),
@@ -309,8 +315,8 @@ class ContractChecker:
         where a call has none, inf where a ratio is not finite."""
         factors = np.full((len(names), 3), np.nan)
         for row, (name, y) in enumerate(zip(names, outs, strict=True)):
-            keep = y != 0
-            ratios = np.divide(y[keep], self.input_of(name)[keep], dtype=np.float64)
+            keep = y != 0  # divided everywhere, then picked: picking x and y out would cost twice
+            ratios = np.divide(y, self.input_of(name), dtype=np.float64)[keep]
             if ratios.size:
                 finite = bool(np.isfinite(ratios).all())
                 factors[row] = (ratios.min(), ratios.max(), _median(ratios)) if finite else np.inf

@@ -4,6 +4,8 @@ Every variant is graded once (module fixture, side by side); the tests then read
 """
 
 import json
+import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -12,7 +14,13 @@ from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
 from task_lib.tail_bounds import deviation_threshold
 from task_lib.tasks.variance_dropout import design
 from task_lib.tasks.variance_dropout import power as grader_power
-from task_lib.tasks.variance_dropout.checks import make_inputs, make_job, make_plan, mask_p_values
+from task_lib.tasks.variance_dropout.checks import (
+    balanced_signs,
+    make_inputs,
+    make_job,
+    make_plan,
+    mask_p_values,
+)
 from tasks.variance_dropout.solutions import CORRECT, FRESH_P_MUTANTS, FRESH_P_SEED, IN_PLACE, MUTANTS
 from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
@@ -200,6 +208,16 @@ def test_variance_inputs_are_exactly_zero_mean_and_large_enough():
     x = make_inputs(np.random.default_rng(3))["var_x"]
     assert x.size >= design.N_VARIANCE and x.dtype == np.float32 and x.ndim == 2 and x.shape[0] % 2 == 1
     assert np.sum(np.sign(x)) == 0 and len(np.unique(np.abs(x))) == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6])
+def testbalanced_signs_hold_half_minus_ones_in_every_arrangement_alike(n):
+    rng = np.random.default_rng(0)
+    draws = 4000 * math.comb(n, n // 2)
+    counts = Counter(tuple(balanced_signs(rng, n)) for _ in range(draws))
+    assert all(sorted(signs).count(-1.0) == n // 2 and set(signs) <= {-1.0, 1.0} for signs in counts)
+    assert len(counts) == math.comb(n, n // 2)
+    assert all(abs(count - 4000) < 5 * math.sqrt(4000) for count in counts.values()), counts
 
 
 def test_shapes_are_drawn_fresh_with_odd_sides():

@@ -37,8 +37,9 @@ def array_record(name: str, dtype: str, shape: list, data: bytes) -> bytes:
 
 
 def done_stream(report) -> bytes:
-    return (record("stage", b"load") + record("stage", b"write") + record("report", json.dumps(report).encode())
-            + array_record("y", "<f8", [2], bytes(16)) + record("done"))
+    return (record("stage", b"load") + record("stage", b"write")
+            + record("report", json.dumps(report).encode()) + array_record("y", "<f8", [2], bytes(16))
+            + record("done"))
 
 
 def read(channel: bytes, returncode: int = 0) -> ProbeRun:
