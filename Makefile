@@ -33,6 +33,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,torch,inspect]'
+	# An editable install compiles nothing; compiled as a regular install would be, a grade does not
+	# compile task_lib at every start (PYTHONDONTWRITEBYTECODE would keep Python from caching it).
+	$(BIN)/python -m compileall -q task_lib
 	touch $(STAMP)
 
 setup: $(STAMP)
