@@ -30,9 +30,9 @@ with grader.started_probe(task, task.grade_limits) as probe:
     numpy_imported = time.perf_counter()
     inputs, plan = task_checks.make_job(params, np.random.default_rng())
     drawn = time.perf_counter()
-    result, key = grader.finish_probe(probe, grader.probe_files(task, sources), inputs, plan)
+    result, stream, key = grader.finish_probe(probe, grader.probe_files(task, sources), inputs, plan)
     child_ended = time.perf_counter()
-    run = grader.read_results(result, key)
+    run = grader.read_results(result, stream, key, probe.results.complete)
     probed = time.perf_counter()
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
@@ -44,7 +44,7 @@ print(json.dumps({
     "start the child": spawned - imported,
     "numpy + the task's checks imports (while the child starts)": numpy_imported - spawned,
     "draw inputs (while the child starts)": drawn - numpy_imported,
-    "send the inputs, wait for the child, read its output": child_ended - drawn,
+    "send the inputs, wait for the child": child_ended - drawn,
     "read the results channel": probed - child_ended,
     "checks (statistics)": checked - probed,
     "child process, start to end": run.sandbox.seconds,

@@ -6,14 +6,15 @@ builtins, so nothing in `__main__`, `builtins` or any module the candidate can r
 harness's state. Everything below runs before the candidate is imported:
 
 - its libraries (the driver's NumPy) load while the grader draws the inputs; then it reads the rest
-  of its stdin: a JSON header line (the plan, the array layout and a fresh random key) and each input
-  array's raw bytes. Nothing of the grade is ever written into the working directory;
-- the results channel is the process's original stdout, duplicated to a private descriptor; fd 1
-  then points to an anonymous file (the candidate's prints are dropped) and fd 0 to /dev/null, as in
-  an ordinary `run_tests` run. Every record the child sends (`<key> <kind> <length>\n` and that
-  many bytes) starts with the key, which lives only in a local of the running harness frame, so
-  bytes written by the candidate (it can guess the descriptor number) are recognised and the grade
-  fails;
+  of its stdin: a JSON header line (a fresh random key, the results pipe's descriptor, the plan, the
+  array layout) and each input array's raw bytes (task_lib/grade_channel.py has both formats). Nothing
+  of the grade is ever written into the working directory;
+- the results go on the write end of a pipe the child inherited; fd 1 points to an anonymous file
+  (the candidate's prints are dropped) and fd 0 to /dev/null, as in an ordinary `run_tests` run.
+  Every record the child sends (`<key> <kind> <length>\n` and that many bytes) starts with the key,
+  which lives only in a local of the running harness frame, so bytes written by the candidate (it can
+  guess the descriptor number) are recognised and the grade fails, and nothing it leaves running can
+  read, seek to or overwrite a record once sent;
 - a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
   access (`sys._getframe`, except by the few standard-library readers that hand back only text or a
   module name, such as `traceback.format_stack`, which torch calls whenever it is seeded;
@@ -37,7 +38,6 @@ from os import O_TMPFILE as _O_TMPFILE
 from os import O_WRONLY as _O_WRONLY
 from os import _exit as _exit_now
 from os import devnull as _devnull
-from os import dup as _dup
 from os import dup2 as _dup2
 from os import open as _open
 from os import write as _write
@@ -132,7 +132,7 @@ def _read_job(stdin):
 def _main(stdin):
     header, inputs = _read_job(stdin)
     key = header["key"].encode("ascii")
-    channel = _dup(1)
+    channel = header["results_fd"]
     _dup2(_open(_devnull, _O_RDONLY), 0)  # stdin as in an ordinary run: /dev/null
     try:  # the candidate's prints go to an anonymous file, as an ordinary run's go to a file
         _dup2(_open(".", _O_TMPFILE | _O_WRONLY, 0o600), 1)

@@ -1,7 +1,7 @@
 """The trusted side of grading, for any task: start the task's child program in the sandbox, draw
 the task's fresh inputs while it starts, hand them over on its stdin, read back what it sent on its
-results channel (binary records, each keyed with a secret drawn for this grade, parsed defensively),
-and turn the task's checks into a verdict.
+results pipe (records keyed with a secret drawn for this grade, parsed defensively: see
+task_lib/grade_channel.py), and turn the task's checks into a verdict.
 
 Contract: `grade_workspace(path, task)` never raises for anything the candidate did; it raises
 `UnusableWorkspace` only when there is nothing to grade (no directory, a solution file missing or
@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
-import math
 import os
 import secrets
 import shutil
@@ -26,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from task_lib.grade_channel import ResultsPipe, job_bytes, parse_results
 from task_lib.grade_tables import format_measurement
 from task_lib.registry import get_task
 from task_lib.sandbox import (
@@ -52,13 +51,6 @@ CHILD_KIT = Path(__file__).with_name("child_kit.py")
 # namespace with its own copy of the builtins (see grade_child.py).
 BOOTSTRAP = ('import sys;exec(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),'
              '{"__builtins__":dict(vars(__builtins__))})')
-# Bounds on what the child may hand back (ours are about 10 MiB of arrays).
-MAX_CHANNEL_BYTES = 40 * 1024**2
-MAX_RECORD_HEADER = 120  # "<key> <kind> <length>\n"
-MAX_ARRAY_BYTES = 64 * 1024**2
-MAX_REPORT_BYTES = 1024**2
-MAX_LAYOUT_BYTES = 4096
-MAX_ARRAY_DIMENSIONS = 32
 MAX_SOURCE_BYTES = 1024**2  # each solution and protected file as read from the workspace
 STAGE_WORDS = {"starting": "starting", "load": "loading the solution", "import": "importing the solution",
                "write": "writing results"}
@@ -101,7 +93,16 @@ class ProbeRun:
     report: dict[str, Any] | None = None
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     stage: str = ""
-    forged: bool = False  # a line on the results channel did not carry this grade's key
+    forged: bool = False  # the results held bytes that were not this grade's records, or too many
+
+
+@dataclass
+class Probe:
+    """A started child: its private directory, the sandboxed process, the pipe its results come on."""
+
+    workdir: Path
+    child: SandboxChild
+    results: ResultsPipe
 
 
 def remove_tree(path: Path) -> None:
@@ -119,115 +120,52 @@ def remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def started_probe(task: Task, limits: SandboxLimits) -> Iterator[tuple[Path, SandboxChild]]:
+def started_probe(task: Task, limits: SandboxLimits) -> Iterator[Probe]:
     """The task's child program, started now in a fresh private directory: it imports its
     libraries while we draw the inputs, and waits for `run_probe` to hand them over."""
     workdir = Path(tempfile.mkdtemp())
+    results = ResultsPipe()
     try:
-        limits = replace(limits, output_chars=MAX_CHANNEL_BYTES)
-        with started_python(["-S", "-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True) as child:
+        with started_python(["-S", "-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True,
+                            pass_fds=[results.child_fd]) as child:
+            results.start()
             program = child_program(task)
             with contextlib.suppress(OSError):  # a child that died at once is reported by finish()
                 child.process.stdin.write(f"{len(program)}\n".encode("ascii") + program)
                 child.process.stdin.flush()
-            yield workdir, child
+            yield Probe(workdir, child, results)
     finally:
+        results.close()
         remove_tree(workdir)
 
 
-def job_bytes(key: str, plan: dict, inputs: dict[str, np.ndarray]) -> bytes:
-    """What the child reads on stdin after its program: a JSON header line (the key, the plan, each
-    array's name, dtype, shape and size in bytes), then each array's raw bytes, in that order."""
-    layout = [[name, array.dtype.str, list(array.shape), array.nbytes] for name, array in inputs.items()]
-    header = json.dumps({"key": key, "plan": plan, "arrays": layout}).encode("utf-8") + b"\n"
-    return b"".join([header, *(array.tobytes() for array in inputs.values())])
-
-
-def finish_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
-                 plan: dict) -> tuple[SandboxResult, str]:
+def finish_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.ndarray],
+                 plan: dict) -> tuple[SandboxResult, bytes, str]:
     """Give the started child a directory like the workspace it was written in (the candidate's
     solution files, the other starting files as they started) and, on its stdin, our plan and
-    inputs under a fresh key; let it run. Returns what it did and the key."""
-    workdir, child = probe
+    inputs under a fresh key; let it run. Returns what it did, what came on the results pipe, and
+    the key."""
     for name, source in sources.items():
-        (workdir / name).write_bytes(source)
+        (probe.workdir / name).write_bytes(source)
     key = secrets.token_hex(16)
-    return child.finish(job_bytes(key, plan, inputs), binary_stdout=True), key
+    result = probe.child.finish(job_bytes(key, probe.results.child_fd, plan, inputs))
+    return result, probe.results.collected(), key
 
 
-def read_results(result: SandboxResult, key: str) -> ProbeRun:
-    """What the child sent on its results channel under `key`."""
-    run = ProbeRun(result, stage="starting")
-    _read_channel(result.raw_stdout or b"", key, run)
+def read_results(result: SandboxResult, stream: bytes, key: str, complete: bool = True) -> ProbeRun:
+    """What the child sent under `key`; used only if the stream was complete, every byte of it a
+    record of this grade, `done` came last, and the child exited 0."""
+    found = parse_results(stream, key)
+    run = ProbeRun(result, stage=found.stage, forged=found.forged or not complete)
+    if found.done and not run.forged and result.returncode == 0 and isinstance(found.report, dict):
+        run.stage, run.report, run.outputs = "done", found.report, found.outputs
     return run
 
 
-def run_probe(probe: tuple[Path, SandboxChild], sources: dict[str, bytes], inputs: dict[str, np.ndarray],
-              plan: dict) -> ProbeRun:
+def run_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.ndarray], plan: dict) -> ProbeRun:
     """`finish_probe`, then `read_results`."""
-    return read_results(*finish_probe(probe, sources, inputs, plan))
-
-
-def _records(channel: bytes, key: str) -> Iterator[tuple[bytes, memoryview]]:
-    """(kind, payload) of each record `<key> <kind> <length>\n<payload>` of the channel, in order;
-    ValueError at the first stretch that is not a record under `key` (nothing after it is read)."""
-    expected, data, position = key.encode("ascii"), memoryview(channel), 0
-    while position < len(channel):
-        end = channel.find(b"\n", position, position + MAX_RECORD_HEADER)
-        fields = channel[position:end].split(b" ") if end >= 0 else []
-        if len(fields) != 3 or fields[0] != expected or not fields[2].isdigit():
-            raise ValueError("not a record of this grade")
-        start, length = end + 1, int(fields[2])
-        if start + length > len(channel):
-            raise ValueError("a record longer than the channel")
-        position = start + length
-        yield fields[1], data[start:position]
-
-
-def _array(payload: memoryview) -> tuple[str, np.ndarray]:
-    """One array record's payload (its JSON layout, a newline, its raw bytes); ValueError unless it is
-    a sound, bounded, non-object array."""
-    import numpy as np
-
-    split = bytes(payload[:MAX_LAYOUT_BYTES]).find(b"\n")
-    if split < 0:
-        raise ValueError("an array record without a layout")
-    name, dtype, shape = json.loads(bytes(payload[:split]).decode("utf-8"))
-    if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
-            and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
-        raise ValueError("malformed array layout")
-    dtype = np.dtype(dtype)
-    if dtype.hasobject or dtype.itemsize == 0:
-        raise ValueError(f"unsupported dtype {dtype}")
-    data = payload[split + 1:]
-    if len(data) > MAX_ARRAY_BYTES or len(data) != math.prod(shape) * dtype.itemsize:
-        raise ValueError("array size does not match its layout")
-    return name, np.frombuffer(data, dtype=dtype).reshape(shape)
-
-
-def _read_channel(channel: bytes, key: str, run: ProbeRun) -> None:
-    """Fill in `run` from the child's results channel: stages, then (only if every record carried
-    our key, the child said it was done last and exited 0) its report and arrays."""
-    report, outputs, done = None, {}, False
-    try:
-        for kind, payload in _records(channel, key):
-            if done:
-                raise ValueError("a record after done")
-            if kind == b"stage":
-                run.stage = bytes(payload[:200]).decode("utf-8", errors="replace")
-            elif kind == b"report" and len(payload) <= MAX_REPORT_BYTES:
-                report = json.loads(bytes(payload).decode("utf-8"))
-            elif kind == b"array":
-                name, array = _array(payload)
-                outputs[name] = array
-            elif kind == b"done" and not payload:
-                done = True
-            else:
-                raise ValueError("an unknown record")
-    except (ValueError, TypeError, MemoryError, RecursionError):
-        run.forged = True
-    if done and not run.forged and run.sandbox.returncode == 0 and isinstance(report, dict):
-        run.stage, run.report, run.outputs = "done", report, outputs
+    result, stream, key = finish_probe(probe, sources, inputs, plan)
+    return read_results(result, stream, key, probe.results.complete)
 
 
 def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, str]:

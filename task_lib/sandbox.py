@@ -74,7 +74,6 @@ class SandboxResult:
     timed_out: bool
     output_truncated: bool
     seconds: float
-    raw_stdout: bytes | None = None  # stdout's bytes (and `stdout` empty) when finished with binary_stdout
 
     @property
     def signal_name(self) -> str | None:
@@ -366,12 +365,6 @@ def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
     return text, False
 
 
-def _read_capped_bytes(path: Path, limit: int) -> tuple[bytes, bool]:
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    return data[:limit], len(data) > limit
-
-
 def _end(process: subprocess.Popen) -> None:
     """Kill the child's process group, then reap the child; nothing once it is reaped. The child is
     reaped only here, after the kill: until then its pid, and so its group, cannot be reused, and the
@@ -438,10 +431,9 @@ class SandboxChild:
     def __init__(self, process: subprocess.Popen, io_dir: Path, limits: SandboxLimits, start: float):
         self.process, self.io_dir, self.limits, self.start = process, io_dir, limits, start
 
-    def finish(self, stdin_data: str | bytes = "", *, binary_stdout: bool = False) -> SandboxResult:
+    def finish(self, stdin_data: str | bytes = "") -> SandboxResult:
         """Write `stdin_data` (text is UTF-8 encoded) to the child's stdin and close it, then wait for
-        the child to end (up to the wall-clock limit, counted from its start) and return what it did.
-        With `binary_stdout`, stdout comes back as bytes in `raw_stdout`, at most `output_chars` of them."""
+        the child to end (up to the wall-clock limit, counted from its start) and return what it did."""
         if self.process.stdin is not None:
             data = stdin_data.encode() if isinstance(stdin_data, str) else stdin_data
             feed = threading.Thread(target=_feed, args=(self.process.stdin, data), daemon=True)
@@ -451,12 +443,7 @@ class SandboxChild:
             timed_out = not _wait_for_exit(self.process, max(left, 0.0))
         finally:
             _end(self.process)  # also kills what is left in its group
-        raw_stdout = None
-        if binary_stdout:
-            raw_stdout, cut_out = _read_capped_bytes(self.io_dir / "stdout", self.limits.output_chars)
-            stdout = ""
-        else:
-            stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
+        stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
         stderr, cut_err = _read_capped(self.io_dir / "stderr", self.limits.output_chars)
         return SandboxResult(
             returncode=None if timed_out else _child_status(self.process.returncode),
@@ -465,7 +452,6 @@ class SandboxChild:
             timed_out=timed_out,
             output_truncated=cut_out or cut_err,
             seconds=time.monotonic() - self.start,
-            raw_stdout=raw_stdout,
         )
 
 

@@ -6,15 +6,19 @@ import ast
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from task_lib import grader
+from task_lib import grade_channel, grader
+from task_lib.grade_channel import ResultsPipe
 from task_lib.grader import (
     ProbeRun,
     grade_workspace,
     process_failure,
+    read_results,
     remove_tree,
     stage_error,
     task_checks_of,
@@ -42,10 +46,8 @@ def done_stream(report) -> bytes:
             + record("done"))
 
 
-def read(channel: bytes, returncode: int = 0) -> ProbeRun:
-    run = ProbeRun(SandboxResult(returncode, "", "", False, False, 0.1, raw_stdout=channel))
-    grader._read_channel(channel, KEY, run)
-    return run
+def read(stream: bytes, returncode: int = 0, complete: bool = True) -> ProbeRun:
+    return read_results(SandboxResult(returncode, "", "", False, False, 0.1), stream, KEY, complete)
 
 
 # ---- reading the channel ------------------------------------------------------------------------
@@ -95,10 +97,11 @@ def test_a_report_that_is_not_a_mapping_is_bad_output(report):
     assert process_failure(run, task_checks.STAGE_WORDS)[0] == "bad_output"
 
 
-def test_results_without_done_or_with_a_failed_exit_are_not_used():
+def test_results_without_done_with_a_failed_exit_or_incomplete_are_not_used():
     stream = done_stream({})
     assert read(stream.rsplit(KEY.encode(), 1)[0]).report is None
     assert read(stream, returncode=1).report is None
+    assert read(stream, complete=False).report is None
 
 
 @pytest.mark.parametrize(("error", "category"), [
@@ -207,4 +210,69 @@ def test_the_childs_directory_looks_like_the_workspace(make_workspace):
     lists_its_directory = BASE + ("\nimport os\n"
                                   "assert sorted(os.listdir('.')) == ['dropout.py', 'test_dropout.py']\n")
     result = grade_workspace(make_workspace({SOLUTION_FILE: lists_its_directory}))
+    assert result.passed, result.message
+
+
+# ---- the results pipe ---------------------------------------------------------------------------
+
+
+def written_through(results: ResultsPipe, code: str, wait_seconds: float = 2.0) -> bytes:
+    """Run `code` in a plain child holding the pipe's write end as descriptor W, and collect."""
+    child = subprocess.Popen([sys.executable, "-c", f"import os\nW = {results.child_fd}\n{code}"],
+                             pass_fds=[results.child_fd])
+    results.start()
+    child.wait(timeout=60)
+    try:
+        return results.collected(wait_seconds)
+    finally:
+        results.close()
+
+
+def test_the_pipe_is_drained_while_the_child_writes_more_than_it_holds():
+    results = ResultsPipe()
+    stream = written_through(results, "for _ in range(64):\n    os.write(W, bytes(256 * 1024))")
+    assert len(stream) == 64 * 256 * 1024 and results.complete
+
+
+def test_a_child_writing_more_than_the_cap_ends_and_its_results_are_incomplete():
+    results = ResultsPipe()
+    chunks = grade_channel.MAX_RESULTS_BYTES // (1024 * 1024) + 2
+    written_through(results, f"for _ in range({chunks}):\n    os.write(W, bytes(1024 * 1024))")
+    assert not results.complete
+
+
+def test_a_write_end_left_open_makes_the_results_incomplete_not_a_hang():
+    results = ResultsPipe()
+    holder = "import subprocess, sys\nsubprocess.Popen(['sleep', '3'], pass_fds=[W])"  # outlives its parent
+    written_through(results, holder, wait_seconds=0.5)
+    assert not results.complete
+
+
+# Correct, and at import looks for a descriptor it could read the harness's records back from or
+# overwrite them through: the results pipe's write end can be neither read nor sought.
+PROBES_ITS_DESCRIPTORS = BASE + '''
+import os
+import stat
+
+pipes = []
+for fd in range(3, 256):
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        continue
+    if stat.S_ISFIFO(mode):
+        pipes.append(fd)
+        for attempt in (lambda: os.lseek(fd, 0, os.SEEK_SET), lambda: os.read(fd, 1)):
+            try:
+                attempt()
+            except OSError:
+                continue
+            raise RuntimeError(f"descriptor {fd} can be read or sought")
+if not pipes:
+    raise RuntimeError("no pipe among the descriptors")
+'''
+
+
+def test_the_results_pipe_can_be_neither_read_back_nor_sought_from_the_child(make_workspace):
+    result = grade_workspace(make_workspace({SOLUTION_FILE: PROBES_ITS_DESCRIPTORS}))
     assert result.passed, result.message

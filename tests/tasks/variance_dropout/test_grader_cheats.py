@@ -66,8 +66,8 @@ os.write = lambda fd, data: len(data)
 # Claims to be done on every descriptor it might guess is the results channel, and exits cleanly.
 FORGES_THE_CHANNEL = '''
 import os
-for fd in range(1, 12):
-    for line in (b"0123456789abcdef0123456789abcdef done \\n", b"done\\n"):
+for fd in range(1, 1024):
+    for line in (b"0123456789abcdef0123456789abcdef done 0\\n", b"done\\n"):
         try:
             os.write(fd, line)
         except OSError:
