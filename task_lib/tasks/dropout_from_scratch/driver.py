@@ -8,8 +8,11 @@ change it) goes into `outputs[name]` and the input copy, as it is after every ca
 `outputs["post:" + name]`. Exceptions go into `report["call_errors"]`, raw.
 """
 
-
 import numpy as np
+
+# Candidates draw their masks with numpy.random, which NumPy imports only when first used: loaded
+# here, it loads while the grader draws the inputs, not inside the candidate's import.
+import numpy.random  # noqa: F401
 
 # Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
 load_candidate = load_candidate  # noqa: F821

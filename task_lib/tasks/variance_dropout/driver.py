@@ -10,6 +10,9 @@ call returned) and, if the call changed its input, a copy of the input as it was
 function it uses is bound here, before the candidate is imported.
 """
 
+# Candidates draw their masks with numpy.random, which NumPy imports only when first used: loaded
+# here, it loads while the grader draws the inputs, not inside the candidate's import.
+import numpy.random  # noqa: F401
 from numpy import array as _copy_of
 from numpy import float32 as _float32
 from numpy import float64 as _float64
