@@ -4,8 +4,10 @@ that requires torch, else `python -c "import numpy"`), measured in the same run 
 median of the per-round ratios), as this environment runs it and with task_lib's bytecode cached,
 against the task's target; where the time goes; and the peak memory of a grade."""
 
+import importlib.util
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,28 @@ def cached_bytecode_env(directory: Path) -> dict[str, str]:
     """This environment with Python's bytecode cache on (kept under `directory`), as after an install."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return {**env, "PYTHONPYCACHEPREFIX": str(directory)}
+
+
+def fresh_bytecode(source: Path) -> bool:
+    """True when `source` has a cached .pyc Python will use: its header holds the source's mtime and size."""
+    try:
+        header = Path(importlib.util.cache_from_source(str(source))).read_bytes()[:16]
+    except OSError:
+        return False
+    info = source.stat()
+    flags, mtime, size = struct.unpack("<III", header[4:16])
+    return flags == 0 and mtime == int(info.st_mtime) & 0xFFFFFFFF and size == info.st_size & 0xFFFFFFFF
+
+
+def bytecode_state() -> str:
+    """How a grade in this environment gets task_lib's bytecode."""
+    templates = ("files", "reference")  # written into workspaces, never imported
+    sources = [path for path in (REPO / "task_lib").rglob("*.py") if path.parent.name not in templates]
+    if all(fresh_bytecode(path) for path in sources):
+        return "task_lib's bytecode compiled beforehand (as `make setup` does)"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return "PYTHONDONTWRITEBYTECODE=1: task_lib compiled at every start"
+    return "bytecode cache as configured"
 
 
 def baseline_module(task: Task) -> str:
@@ -131,8 +155,7 @@ def report(task: Task, rounds: int, stage_runs: int) -> None:
         parent_kib, child_kib = peak_memory(workspace, task)
     ratios = {name: [t / n for t, n in zip(times[name], times[module], strict=True)]
               for name in ("grade", "grade, bytecode cached")}
-    as_is = "PYTHONDONTWRITEBYTECODE=1: task_lib compiled at every start" \
-        if os.environ.get("PYTHONDONTWRITEBYTECODE") else "bytecode cache as configured"
+    as_is = bytecode_state()
     print(f"# Grading latency of {task.name} ({machine()}; {rounds} interleaved rounds)\n")
     table(["what", "median", f"ratio to {module} (median of per-round ratios)", "min, max ratio", "target"], [
         [baseline, ms(median(times[module])), "1", "", ""],

@@ -56,15 +56,15 @@ CLAUSES = {
 
 
 def balanced_signs(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n signs, n // 2 of them -1, every such arrangement equally likely: fair coin flips, then a
-    uniformly drawn set of the surplus sign's positions flipped (the result is exchangeable and
-    balanced, hence uniform); twice as fast as permuting a fixed arrangement."""
-    negative = rng.random(n) < 0.5
+    """n signs, n // 2 of them -1, every such arrangement equally likely: fair coin flips (random
+    bits), then a uniformly drawn set of the surplus sign's positions flipped (the result is
+    exchangeable and balanced, hence uniform); several times faster than permuting a fixed arrangement."""
+    negative = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n).view(bool)
     surplus = int(np.count_nonzero(negative)) - n // 2
     if surplus:
         pool = np.flatnonzero(negative if surplus > 0 else ~negative)
         negative[rng.choice(pool, abs(surplus), replace=False)] = surplus < 0
-    return np.where(negative, -1.0, 1.0)
+    return negative.astype(np.float64) * -2.0 + 1.0
 
 
 def _odd(rng: np.random.Generator, low_high: tuple[int, int], size: int | None = None) -> Any:
