@@ -76,7 +76,7 @@ def bytecode_state() -> str:
     templates = ("files", "reference")  # written into workspaces, never imported
     sources = [path for path in (REPO / "task_lib").rglob("*.py") if path.parent.name not in templates]
     if all(fresh_bytecode(path) for path in sources):
-        return "task_lib's bytecode compiled beforehand (as `make setup` does)"
+        return "task_lib's bytecode compiled beforehand, as `make setup` does"
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         return "PYTHONDONTWRITEBYTECODE=1: task_lib compiled at every start"
     return "bytecode cache as configured"

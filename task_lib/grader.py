@@ -180,7 +180,8 @@ def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, st
     if "MemoryError" in last_error:
         return "crashed", f"ran out of memory while {where}"
     if run.forged:
-        return "bad_output", "the child's results channel carried lines the harness did not send"
+        return "bad_output", ("the child's results were not the harness's records alone "
+                              "(forged, cut short or too long)")
     if run.stage == "write":
         return "bad_output", "the child's results could not be read"
     return "early_exit", f"exited ({sandbox.describe_end()}) while {where}; {last_error}".rstrip("; ")
