@@ -14,7 +14,9 @@ harness's state. Everything below runs before the candidate is imported:
   Every record the child sends (`<key> <kind> <length>\n` and that many bytes) starts with the key,
   which lives only in a local of the running harness frame, so bytes written by the candidate (it can
   guess the descriptor number) are recognised and the grade fails, and nothing it leaves running can
-  read, seek to or overwrite a record once sent;
+  read, seek to or overwrite a record once sent. Before every write the child checks that the
+  descriptor still refers to the pipe it inherited (a candidate that put a pipe of its own at that
+  number would read the records, key included): if not, it stops and the grade fails;
 - a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
   access (`sys._getframe`, except by the few standard-library readers that hand back only text or a
   module name, such as `traceback.format_stack`, which torch calls whenever it is seeded;
@@ -39,6 +41,7 @@ from os import O_WRONLY as _O_WRONLY
 from os import _exit as _exit_now
 from os import devnull as _devnull
 from os import dup2 as _dup2
+from os import fstat as _fstat
 from os import open as _open
 from os import write as _write
 from os.path import abspath as _abspath
@@ -120,6 +123,12 @@ def _json_text(value, depth=0):
     return _encode_string(repr(value) if kind is float else f"<{kind.__name__}>")
 
 
+def _pipe_identity(fd):
+    """(device, inode) of what `fd` refers to: the results pipe keeps it for the grade's whole life."""
+    info = _fstat(fd)
+    return info.st_dev, info.st_ino
+
+
 def _read_job(stdin):
     """The header and the input arrays the grader sent on stdin."""
     header = _json_loads(stdin.readline())
@@ -139,6 +148,8 @@ def _main(stdin):
     except OSError:
         _dup2(2, 1)
 
+    pipe = _pipe_identity(channel)
+
     def send(kind, *parts):
         size = 0
         for part in parts:
@@ -146,6 +157,8 @@ def _main(stdin):
         for data in (key + b" " + kind + b" " + str(size).encode("ascii") + b"\n", *parts):
             data = memoryview(data)
             while data:
+                if _pipe_identity(channel) != pipe:  # the candidate put a descriptor of its own there
+                    raise OSError("the results descriptor was replaced")
                 data = data[_write(channel, data):]
 
     def progress(stage):

@@ -276,3 +276,39 @@ if not pipes:
 def test_the_results_pipe_can_be_neither_read_back_nor_sought_from_the_child(make_workspace):
     result = grade_workspace(make_workspace({SOLUTION_FILE: PROBES_ITS_DESCRIPTORS}))
     assert result.passed, result.message
+
+
+# At import, moves the results pipe away and puts a pipe of its own at its number; in its first call,
+# would read the key from what the harness wrote there since, and write a record of its own under that
+# key to the real pipe (it did, before the harness checked the descriptor before every write).
+SWAPS_THE_RESULTS_DESCRIPTOR = BASE + '''
+import os
+import stat
+
+for fd in range(3, 256):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            break
+    except OSError:
+        continue
+SAVED = os.dup(fd)
+MINE, theirs = os.pipe()
+os.set_blocking(MINE, False)
+os.dup2(theirs, fd)
+
+
+def forge(self, x):
+    key = os.read(MINE, 4096).split(b" ", 1)[0]
+    os.write(SAVED, key + b" stage 15\\nforged with key")
+    os._exit(0)
+
+
+VarianceStabilizedDropout.__call__ = forge
+'''
+
+
+def test_a_candidate_that_swaps_the_results_descriptor_stops_the_harness_before_the_key_leaks(make_workspace):
+    result = grade_workspace(make_workspace({SOLUTION_FILE: SWAPS_THE_RESULTS_DESCRIPTOR}))
+    assert not result.passed and result.failure == "early_exit", result.message
+    assert "the results descriptor was replaced" in result.message
+    assert "forged with key" not in result.message
