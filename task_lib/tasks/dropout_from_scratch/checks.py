@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from task_lib.threads import map_in_threads
 from task_lib.verdict import Check
 
 from . import design
@@ -421,7 +422,7 @@ class ContractChecker:
         checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(),
                   self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
                   self.survivor_scale()]
-        per_p = [self.per_p(p) for p in self.p_values]
+        per_p = map_in_threads(self.per_p, list(self.p_values))
         for i in range(len(PER_P_CHECKS)):  # group by check, then by p
             checks += [at_p[i] for at_p in per_p]
         return checks

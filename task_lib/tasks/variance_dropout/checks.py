@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from task_lib.tail_bounds import deviation_threshold
+from task_lib.threads import map_in_threads
 from task_lib.verdict import Check
 
 from . import design
@@ -445,7 +446,7 @@ class ContractChecker:
     def all_checks(self) -> list[Check]:
         checks = [self.rejects_invalid_p(), self.training_flag(), self.shape_and_dtype(),
                   self.input_unmodified(), self.eval_identity(), self.p_zero_identity()]
-        per_p = [self.per_p(i, p) for i, p in enumerate(mask_p_values(self.plan))]
+        per_p = map_in_threads(lambda at: self.per_p(*at), list(enumerate(mask_p_values(self.plan))))
         by_name: dict[str, list[Check]] = {}
         for found in per_p:
             for check in found:
