@@ -32,7 +32,7 @@ with grader.started_probe(task, task.grade_limits) as probe:
     drawn = time.perf_counter()
     result, stream, key = grader.finish_probe(probe, grader.probe_files(task, sources), inputs, plan)
     child_ended = time.perf_counter()
-    run = grader.read_results(result, stream, key, probe.results.complete)
+    run = grader.read_results(result, stream, key, complete=probe.results.complete)
     probed = time.perf_counter()
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()

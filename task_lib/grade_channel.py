@@ -56,7 +56,6 @@ class ResultsPipe:
             fcntl.fcntl(self.child_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._chunks: list[bytes] = []
         self._size = 0
-        self.complete = False  # every write end closed, and no more than MAX_RESULTS_BYTES came
         self._ended = False
         self._overflowed = False
         self._stop = threading.Event()
@@ -84,16 +83,20 @@ class ResultsPipe:
             self._chunks.append(data)
             self._size += len(data)
 
+    @property
+    def complete(self) -> bool:
+        """Every write end was closed, and no more than MAX_RESULTS_BYTES came."""
+        return self._ended and not self._overflowed
+
     def collected(self, wait_seconds: float = 2.0) -> bytes:
         """What the child wrote; call once it has ended (the sandbox ends all of its processes, which
-        closes every write end). If a write end is still open after `wait_seconds`, or the child
-        wrote too much, `complete` stays False."""
-        if self._thread.is_alive() or self._ended:
+        closes every write end). If a write end is still open after `wait_seconds`, draining stops
+        there and the results are not `complete`."""
+        if self._thread.is_alive():
             self._thread.join(wait_seconds)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        self.complete = self._ended and not self._overflowed
         return b"".join(self._chunks)
 
     def close(self) -> None:

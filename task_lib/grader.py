@@ -152,8 +152,8 @@ def finish_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.n
     return result, probe.results.collected(), key
 
 
-def read_results(result: SandboxResult, stream: bytes, key: str, complete: bool = True) -> ProbeRun:
-    """What the child sent under `key`; used only if the stream was complete, every byte of it a
+def read_results(result: SandboxResult, stream: bytes, key: str, *, complete: bool) -> ProbeRun:
+    """What the child sent under `key`; used only if the stream was `complete`, every byte of it a
     record of this grade, `done` came last, and the child exited 0."""
     found = parse_results(stream, key)
     run = ProbeRun(result, stage=found.stage, forged=found.forged or not complete)
@@ -165,7 +165,7 @@ def read_results(result: SandboxResult, stream: bytes, key: str, complete: bool 
 def run_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.ndarray], plan: dict) -> ProbeRun:
     """`finish_probe`, then `read_results`."""
     result, stream, key = finish_probe(probe, sources, inputs, plan)
-    return read_results(result, stream, key, probe.results.complete)
+    return read_results(result, stream, key, complete=probe.results.complete)
 
 
 def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, str]:

@@ -47,7 +47,8 @@ def done_stream(report) -> bytes:
 
 
 def read(stream: bytes, returncode: int = 0, complete: bool = True) -> ProbeRun:
-    return read_results(SandboxResult(returncode, "", "", False, False, 0.1), stream, KEY, complete)
+    return read_results(SandboxResult(returncode, "", "", False, False, 0.1), stream, KEY,
+                        complete=complete)
 
 
 # ---- reading the channel ------------------------------------------------------------------------
