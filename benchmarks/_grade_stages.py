@@ -22,7 +22,7 @@ task = get_task(sys.argv[2] if len(sys.argv) > 2 else None)
 params = task.resolve_params()
 workspace = Path(sys.argv[1])
 sources = grader.read_solution(task, workspace)
-with grader.started_probe(task, task.grade_limits) as probe:
+with grader.started_probe(task, task.grade_limits, grader.probe_files(task, sources)) as probe:
     spawned = time.perf_counter()
     import numpy as np
 
@@ -30,14 +30,14 @@ with grader.started_probe(task, task.grade_limits) as probe:
     numpy_imported = time.perf_counter()
     inputs, plan = task_checks.make_job(params, np.random.default_rng())
     drawn = time.perf_counter()
-    result, stream, key = grader.finish_probe(probe, grader.probe_files(task, sources), inputs, plan)
+    result, stream, key = grader.finish_probe(probe, inputs, plan)
     child_ended = time.perf_counter()
     run = grader.read_results(result, stream, key, complete=probe.results.complete)
     probed = time.perf_counter()
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
 module = sys.argv[3] if len(sys.argv) > 3 else "numpy"
-bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits)
+bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits, keep_changes=False)
 print(json.dumps({
     "passed": all(check.passed for check in checks),
     "task_lib imports (no numpy)": imported - start,

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from task_lib.sandbox import (
     started_python,
 )
 from task_lib.task import Task
+from task_lib.tree_removal import remove_tree
 from task_lib.untrusted_files import read_untrusted_file
 from task_lib.verdict import Check, GradeResult
 
@@ -105,29 +105,19 @@ class Probe:
     results: ResultsPipe
 
 
-def remove_tree(path: Path) -> None:
-    """Delete `path` whatever the child left in it (read-only or permission-less directories and
-    files, FIFOs, symlinks); never raises."""
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
-    for root, dirs, _ in os.walk(path):  # top-down: each directory is unlocked before it is listed
-        for name in dirs:
-            inner = os.path.join(root, name)
-            with contextlib.suppress(OSError):
-                if not os.path.islink(inner):  # never chmod a link's target
-                    os.chmod(inner, 0o700)
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @contextlib.contextmanager
-def started_probe(task: Task, limits: SandboxLimits) -> Iterator[Probe]:
-    """The task's child program, started now in a fresh private directory: it imports its
-    libraries while we draw the inputs, and waits for `run_probe` to hand them over."""
-    workdir = Path(tempfile.mkdtemp())
+def started_probe(task: Task, limits: SandboxLimits, files: dict[str, bytes]) -> Iterator[Probe]:
+    """The task's child program, started now in a fresh private directory holding `files`: it imports
+    its libraries while we draw the inputs, and waits for `run_probe` to hand them over. Nothing the
+    child writes stays on the host (under bubblewrap it writes into a tmpfs; otherwise into the
+    directory, removed at the end)."""
+    workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     results = ResultsPipe()
     try:
+        for name, data in files.items():
+            (workdir / name).write_bytes(data)
         with started_python(["-S", "-c", BOOTSTRAP], cwd=workdir, limits=limits, stdin=True,
-                            pass_fds=[results.child_fd]) as child:
+                            pass_fds=[results.child_fd], keep_changes=False) as child:
             results.start()
             program = child_program(task)
             with contextlib.suppress(OSError):  # a child that died at once is reported by finish()
@@ -139,14 +129,9 @@ def started_probe(task: Task, limits: SandboxLimits) -> Iterator[Probe]:
         remove_tree(workdir)
 
 
-def finish_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.ndarray],
-                 plan: dict) -> tuple[SandboxResult, bytes, str]:
-    """Give the started child a directory like the workspace it was written in (the candidate's
-    solution files, the other starting files as they started) and, on its stdin, our plan and
-    inputs under a fresh key; let it run. Returns what it did, what came on the results pipe, and
-    the key."""
-    for name, source in sources.items():
-        (probe.workdir / name).write_bytes(source)
+def finish_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict) -> tuple[SandboxResult, bytes, str]:
+    """Hand the started child our plan and inputs on its stdin, under a fresh key, and let it run.
+    Returns what it did, what came on the results pipe, and the key."""
     key = secrets.token_hex(16)
     result = probe.child.finish(job_bytes(key, probe.results.child_fd, plan, inputs))
     return result, probe.results.collected(), key
@@ -162,9 +147,9 @@ def read_results(result: SandboxResult, stream: bytes, key: str, *, complete: bo
     return run
 
 
-def run_probe(probe: Probe, sources: dict[str, bytes], inputs: dict[str, np.ndarray], plan: dict) -> ProbeRun:
+def run_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict) -> ProbeRun:
     """`finish_probe`, then `read_results`."""
-    result, stream, key = finish_probe(probe, sources, inputs, plan)
+    result, stream, key = finish_probe(probe, inputs, plan)
     return read_results(result, stream, key, complete=probe.results.complete)
 
 
@@ -284,12 +269,12 @@ def grade_workspace(
     checks = [protected_files_check(task, workspace)]
     if (unreadable := unreadable_source(sources)) is not None:
         return _verdict(task, [*checks, unreadable], params, seed, start)
-    with started_probe(task, limits or task.grade_limits) as probe:
+    with started_probe(task, limits or task.grade_limits, probe_files(task, sources)) as probe:
         import numpy as np  # while the child starts
 
         task_checks = task.module("checks")
         inputs, plan = task_checks.make_job(params, np.random.default_rng(seed))
-        run = run_probe(probe, probe_files(task, sources), inputs, plan)
+        run = run_probe(probe, inputs, plan)
     if run.report is None:
         category, message = process_failure(run, task_checks.STAGE_WORDS)
         checks.append(Check(category, False, message, "the solution imports and every call returns"))

@@ -19,11 +19,11 @@ from task_lib.grader import (
     grade_workspace,
     process_failure,
     read_results,
-    remove_tree,
     stage_error,
     task_checks_of,
 )
 from task_lib.sandbox import SandboxResult
+from task_lib.tree_removal import remove_tree
 from task_lib.tasks.variance_dropout import checks as task_checks
 from tasks.variance_dropout.solutions import BASE, edit
 from tasks.variance_dropout.task_files import SOLUTION_FILE
