@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from task_lib.sandbox import SandboxError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -157,6 +159,28 @@ def choose_backend_and_model(backend: str | None, model: str | None, task=None) 
     return backend, model
 
 
+def require_confinement(backend_name: str, allow_unconfined: bool) -> str:
+    """The confinement in force, checked before a run with a real model: UsageError (exit 2, before any
+    API request) when it is weaker than the bubblewrap sandbox and `--allow-unconfined` was not given.
+    Scripted offline runs may run unconfined; their output says so."""
+    from task_lib.sandbox import isolation
+
+    confinement = isolation()
+    if confinement.mechanism == "bubblewrap" or backend_name != "anthropic" or allow_unconfined:
+        return confinement.mechanism
+    raise UsageError(f"refusing to run a real model's code with confinement '{confinement.mechanism}' "
+                     f"({confinement.weaker_because}): install bubblewrap (Debian: apt-get install "
+                     "bubblewrap), or run the task on Inspect AI with its docker sandbox; "
+                     "--allow-unconfined runs it anyway, and its records say so")
+
+
+def confinement_line(mechanism: str) -> str:
+    """One line naming the confinement a run's sandboxed code had."""
+    if mechanism == "bubblewrap":
+        return "confinement: bubblewrap"
+    return f"confinement: {mechanism} -- UNCONFINED: the model's code could reach this machine (see `doctor`)"
+
+
 def agent_limits(task, max_steps: int | None):
     """The task's default agent limits, with the step limit replaced when given."""
     from dataclasses import replace
@@ -186,13 +210,14 @@ def cmd_attempt(args: argparse.Namespace) -> int:
     task = available_task(args)
     params = chosen_params(args, task)
     backend_name, model = choose_backend_and_model(args.backend, args.model, task)
+    mechanism = require_confinement(backend_name, args.allow_unconfined)
     out = usable_directory(args.out or Path("runs") / time.strftime("attempt-%Y%m%d-%H%M%S"))
 
     async def attempt():
         async with open_backend(backend_name, task=task) as backend:
             if not args.json:
-                print(f"backend: {backend.name} ({backend.label}); task {task.name} version {task.version}",
-                      flush=True)
+                print(f"backend: {backend.name} ({backend.label}); task {task.name} version {task.version}; "
+                      f"{confinement_line(mechanism)}", flush=True)
             return await run_attempt(backend, model, out, task=task,
                                      limits=agent_limits(task, args.max_steps),
                                      params=params, on_event=None if args.json else print_event)
@@ -268,6 +293,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     runs = args.runs or (saved and saved.runs)
     if not runs:
         raise UsageError("--runs is required: the number of attempts, e.g. --runs 20")
+    mechanism = require_confinement(backend_name, args.allow_unconfined)
     params = chosen_params(args, task, saved.params if saved else None)
     limits = agent_limits(task, args.max_steps)
     if saved and args.max_steps is None:
@@ -279,7 +305,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     async def calibrate():
         async with open_backend(backend_name, task=task) as backend:
             header = (f"calibrating {task.name} (version {task.version}): {runs} attempts of {model} on "
-                      f"{backend.name} ({backend.label}), {args.concurrency} at a time, into {args.out}")
+                      f"{backend.name} ({backend.label}), {args.concurrency} at a time, into {args.out}; "
+                      f"{confinement_line(mechanism)}")
             return await run_calibration(
                 backend, model, args.out, runs, concurrency=args.concurrency, task=task, params=params,
                 limits=limits, resume=args.resume,
@@ -368,6 +395,7 @@ def add_agent_commands(commands) -> None:
     """The attempt, calibrate, regrade and report subcommands."""
     backend_help = "anthropic or offline (default: anthropic when ANTHROPIC_API_KEY is set, else offline)"
     model_help = "model id (anthropic: claude-haiku-4-5 …; offline: scripted:mix or scripted:<policy>)"
+    unconfined_help = "run a real model even where the bubblewrap sandbox does not work (see `doctor`)"
 
     attempt = commands.add_parser("attempt", help="run the agent once, printing the transcript as it goes")
     attempt.add_argument("--backend", help=backend_help)
@@ -376,6 +404,7 @@ def add_agent_commands(commands) -> None:
     add_task_options(attempt)
     attempt.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
     attempt.add_argument("--json", action="store_true", help="print only the attempt record as JSON")
+    attempt.add_argument("--allow-unconfined", action="store_true", help=unconfined_help)
     attempt.set_defaults(handler=cmd_attempt)
 
     calibrate = commands.add_parser("calibrate", help="run N attempts concurrently and summarise them")
@@ -389,6 +418,7 @@ def add_agent_commands(commands) -> None:
     calibrate.add_argument("--max-steps", type=positive_int_arg, default=None, help="model calls allowed")
     calibrate.add_argument("--resume", action="store_true", help="complete the run in --out to --runs")
     calibrate.add_argument("--json", action="store_true", help="print one JSON summary object")
+    calibrate.add_argument("--allow-unconfined", action="store_true", help=unconfined_help)
     calibrate.set_defaults(handler=cmd_calibrate)
 
     regrade = commands.add_parser("regrade", help="re-grade a saved run at a tolerance (no model calls)")
@@ -586,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except UsageError as exc:
+    except (UsageError, SandboxError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -265,7 +265,7 @@ def child_environment(workdir: Path) -> dict[str, str]:
 _COPY_IN = f"cp -R -P --preserve=mode,timestamps {STAGED}/. . 2>/dev/null"
 _RUN_DISCARDING = f'{_COPY_IN} || exit 125; shift 2; exec "$@"'
 _RUN_KEEPING = (f'eval "exec 3>&$2 $2>&-"; {_COPY_IN} || exec 3>&-; limit=$1; shift 2; '
-                'timeout -s KILL "$limit" "$@" 3>&-; status=$?; tar -c -f - --format=gnu . 2>/dev/null >&3; '
+                'exec 4>&2 2>/dev/null; timeout -s KILL "$limit" "$@" 2>&4 3>&- 4>&-; status=$?; tar -c -f - --format=gnu . 2>/dev/null >&3; '
                 'exit $status')
 
 
@@ -281,8 +281,9 @@ def _command(python: list[str], cwd: Path, limits: SandboxLimits, readable: Sequ
     mechanism = isolation().mechanism
     prlimit = shutil.which("prlimit") or "prlimit"
     if mechanism == "bubblewrap":
-        script = _RUN_DISCARDING if archive_fd is None else _RUN_KEEPING
-        inside = [prlimit, *_limits_args(limits, True), "--", "/bin/sh", "-c", script, "sh",
+        # dash takes only one-digit descriptors in redirections: bash moves the archive's
+        shell, script = ("/bin/sh", _RUN_DISCARDING) if archive_fd is None else ("/bin/bash", _RUN_KEEPING)
+        inside = [prlimit, *_limits_args(limits, True), "--", shell, "-c", script, "sh",
                   f"{limits.wall_seconds:g}", str(archive_fd or "-"), *python]
         quotas = bubblewrap.Quotas(limits.disk_bytes, limits.tmp_bytes, limits.shm_bytes)
         return bubblewrap.command(inside, quotas, seccomp_fd, staged=cwd, readable=readable)
@@ -418,7 +419,8 @@ class SandboxChild:
             return ""
         archive = self.archive.archive(timeout=2.0)
         if archive is None:
-            return f"the workspace grew past its {self.limits.disk_bytes // 1024**2} MiB quota or was not archived"
+            quota = self.limits.disk_bytes // 1024**2
+            return f"the workspace grew past its {quota} MiB quota or was not archived"
         if not archive:
             return "the workspace could not be copied in or out of the sandbox"
         why = replace_contents(self.cwd, archive)

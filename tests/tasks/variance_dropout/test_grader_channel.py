@@ -23,8 +23,8 @@ from task_lib.grader import (
     task_checks_of,
 )
 from task_lib.sandbox import SandboxResult
-from task_lib.tree_removal import remove_tree
 from task_lib.tasks.variance_dropout import checks as task_checks
+from task_lib.tree_removal import remove_tree
 from tasks.variance_dropout.solutions import BASE, edit
 from tasks.variance_dropout.task_files import SOLUTION_FILE
 
