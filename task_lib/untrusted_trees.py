@@ -39,8 +39,9 @@ class TreeScan:
 
 def scan_tree(root: Path | str, *, max_entries: int, max_depth: int, skip: frozenset[str] = frozenset()
               ) -> TreeScan:
-    """Walk `root` depth-first, in name order, up to `max_entries` entries and `max_depth` levels of
-    directories below it (`cut` when a bound stopped it); directories named in `skip` are not entered."""
+    """Walk `root` depth-first (in each directory its files first, then its subdirectories, by name), up
+    to `max_entries` entries and `max_depth` levels of directories below it (`cut` when a bound left
+    something out); directories named in `skip` are not entered."""
     scan = TreeScan()
     try:
         top = os.open(root, DIRECTORY_FLAGS)
@@ -65,8 +66,8 @@ def scan_tree(root: Path | str, *, max_entries: int, max_depth: int, skip: froze
                 if entry.name in skip:
                     continue
                 if len(stack) > max_depth:
-                    scan.cut = True
-                    break
+                    scan.cut = True  # not entered; the rest is still scanned
+                    continue
                 try:
                     sub = os.open(entry.name, DIRECTORY_FLAGS, dir_fd=fd)
                 except OSError:
@@ -84,7 +85,7 @@ def scan_tree(root: Path | str, *, max_entries: int, max_depth: int, skip: froze
 def _push(stack: list, fd: int, prefix: str, scan: TreeScan) -> None:
     try:
         with os.scandir(fd) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+            entries = sorted(listing, key=lambda entry: (_is_directory(entry), entry.name), reverse=True)
     except OSError:
         scan.unreadable += 1
         entries = []
