@@ -143,7 +143,13 @@ class WorkspaceTools:
         self.task = task or get_task()
 
     def handle(self, name: str, tool_input: Any) -> ToolResult:
-        """Run one tool call; problems come back as is_error results, never as exceptions."""
+        """Run one tool call; problems come back as is_error results, never as exceptions. The text
+        is always valid UTF-8 (a lone surrogate of the input, echoed, is shown escaped)."""
+        result = self._handle(name, tool_input)
+        text = result.text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return result._replace(text=text)
+
+    def _handle(self, name: str, tool_input: Any) -> ToolResult:
         if name not in TOOL_NAMES:
             return tool_error(f"unknown tool {name!r}: the tools are {', '.join(TOOL_NAMES)}")
         if not isinstance(tool_input, dict):

@@ -20,6 +20,7 @@ from task_lib.backends import open_backend
 from task_lib.calibration import attempt_dir, format_summary, run_calibration
 from task_lib.tools import WorkspaceTools
 from task_lib.transcript import read_transcript
+from task_lib.untrusted_trees import remove_tree
 from task_lib.workspace import create_workspace
 
 HOSTILE = ("deep_tree", "symlink_loop", "fifo")
@@ -131,9 +132,12 @@ def test_a_solution_building_a_deep_tree_at_import_gets_a_verdict_and_leaves_not
     (workspace / "dropout.py").write_text(DEEP_AT_IMPORT + TASK.starting_text("dropout.py"))
     private = tmp_path / "tmp"
     private.mkdir()
-    done = subprocess.run([sys.executable, "-m", "task_lib", "grade", str(workspace), "--json"],
-                          capture_output=True, text=True, timeout=120,
-                          env={"TMPDIR": str(private), "PATH": "/usr/bin:/bin"})
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-    assert json.loads(done.stdout)["failure"] is not None
-    assert list(private.iterdir()) == []
+    try:
+        done = subprocess.run([sys.executable, "-m", "task_lib", "grade", str(workspace), "--json"],
+                              capture_output=True, text=True, timeout=120,
+                              env={"TMPDIR": str(private), "PATH": "/usr/bin:/bin"})
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        assert json.loads(done.stdout)["failure"] is not None
+        assert list(private.iterdir()) == []
+    finally:
+        remove_tree(private)  # pytest's own clean-up of old tmp_paths recurses
