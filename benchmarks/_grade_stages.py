@@ -37,7 +37,8 @@ with grader.started_probe(task, task.grade_limits, grader.probe_files(task, sour
 checks = task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
 checked = time.perf_counter()
 module = sys.argv[3] if len(sys.argv) > 3 else "numpy"
-bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits, keep_changes=False)
+bare_child = run_python(["-c", f"import {module}"], cwd=workspace, limits=task.grade_limits,
+                        keep_changes=False)
 print(json.dumps({
     "passed": all(check.passed for check in checks),
     "task_lib imports (no numpy)": imported - start,

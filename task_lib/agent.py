@@ -1,23 +1,29 @@
 """One attempt at the task: the tool-use loop over an `anthropic.AsyncAnthropic` client, then a grade.
 
 Contract: `run_attempt` always returns an `AttemptRecord` with exactly one outcome (`passed`,
-`failed` + grader category, `limit` + which, `error` + cause) and never raises for an API fault,
-a hostile tool call or a broken solution. It saves the transcript (`transcript.jsonl`), a copy of
-the final workspace (`workspace/`) and the record (`attempt.json`) in the attempt's directory. The
+`failed` + grader category, `limit` + which, `error` + cause) and never raises: not for an API fault,
+a hostile tool call, a hostile workspace or a broken solution (a counted failure, or a tool result),
+and not for a harness bug (`error`, cause "harness error: ...", traceback in the transcript). It
+ends within its wall-clock limits (AgentLimits) plus one grade. It saves the transcript
+(`transcript.jsonl`), a copy of the final workspace's files (`workspace/`) and the record
+(`attempt.json`) in the attempt's directory, and removes its working copy whatever it holds. The
 final workspace is always graded. `anthropic` is never imported here: the backend brings the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from task_lib.backends import API_KEY_VARIABLE, Backend
 from task_lib.grader import UnusableWorkspace, grade_workspace
@@ -27,10 +33,13 @@ from task_lib.sandbox import isolation
 from task_lib.task import AgentLimits, Task
 from task_lib.tools import ToolResult, WorkspaceTools, tool_schemas
 from task_lib.transcript import EventCallback, Transcript
+from task_lib.untrusted_trees import remove_tree
 from task_lib.workspace import create_workspace, snapshot
 
 OUTCOMES = ("passed", "failed", "limit", "error")
 EPHEMERAL = {"type": "ephemeral"}
+GRADE_GRACE_SECONDS = 60.0  # a grade not done this long after its child's wall-clock limit is a harness bug
+Result = TypeVar("Result")
 
 
 def system_prompt(task: Task) -> str:
@@ -77,7 +86,6 @@ class AttemptRecord:
     task: str = ""
     task_version: str = ""
     params: dict[str, float] = field(default_factory=dict)
-    isolation: str = ""
     grade: dict[str, Any] | None = None
     directory: str = ""
     isolation: str = ""  # the sandbox mechanism the tools and the grade ran under
@@ -139,7 +147,7 @@ async def converse(
             return None
         results = []
         for use in uses:
-            result = await run_tool(tools, use, log, step)
+            result = await run_tool(tools, use, log, step, limits.tool_call_seconds)
             results.append(tool_result_block(use["id"], result))
             if result.submitted:
                 progress.submitted = True
@@ -221,11 +229,42 @@ def block_dict(block: Any) -> dict[str, Any]:
     return block.model_dump(mode="json", exclude_none=True)
 
 
-async def run_tool(tools: WorkspaceTools, use: dict[str, Any], log: Transcript, step: int) -> ToolResult:
-    """Run one tool call in a thread (tools block on the sandbox), recording call and result."""
+async def in_thread(function: Callable[[], Result], seconds: float) -> Result:
+    """`function()` in a daemon thread of its own, waited for up to `seconds` (TimeoutError after).
+    A call past its time is abandoned, and cannot hold up the event loop's or the process's end."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop has closed: nobody waits for this call any more
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+    return await asyncio.wait_for(future, seconds)
+
+
+async def run_tool(tools: WorkspaceTools, use: dict[str, Any], log: Transcript, step: int,
+                   seconds: float) -> ToolResult:
+    """Run one tool call in a thread (tools block on the sandbox), recording call and result; a call
+    past `seconds` comes back as an is_error result saying so."""
     log.record("tool_call", step=step, id=use["id"], name=use["name"], input=use["input"])
     started = time.monotonic()
-    result = await asyncio.to_thread(tools.handle, use["name"], use["input"])
+    try:
+        result = await in_thread(functools.partial(tools.handle, use["name"], use["input"]), seconds)
+    except TimeoutError:
+        result = ToolResult(f"{use['name']} did not finish within {seconds:g} s (the time limit of one "
+                            "tool call) and was abandoned; its effects on the project are unknown",
+                            is_error=True)
     log.record("tool_result", step=step, id=use["id"], name=use["name"], text=result.text,
                is_error=result.is_error, submitted=result.submitted,
                seconds=round(time.monotonic() - started, 3))
@@ -241,11 +280,15 @@ async def grade_saved(
     workspace: Path, task: Task, params: dict[str, float], seed: int | None = None
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The grade of a saved workspace of `task` at `params` (in a thread; fresh inputs unless `seed`
-    is given), or None and the reason it has no grade."""
+    is given), or None and the reason it has no grade. A grade that raises anything else, or does
+    not end GRADE_GRACE_SECONDS after its child's limit, is a harness bug: it raises."""
+    seconds = task.grade_limits.wall_seconds + GRADE_GRACE_SECONDS
     try:
-        result = await asyncio.to_thread(grade_workspace, workspace, task, params, seed)
+        result = await in_thread(functools.partial(grade_workspace, workspace, task, params, seed), seconds)
     except UnusableWorkspace as exc:
         return None, str(exc)
+    except TimeoutError:
+        raise RuntimeError(f"the grade did not end within {seconds:g} s") from None
     return result.to_dict(), None
 
 
@@ -262,6 +305,13 @@ def decide_outcome(record: AttemptRecord, limit: str | None, failure: ModelCallF
     else:
         record.outcome = "passed" if record.grade["passed"] else "failed"
         record.failure = record.grade["failure"]
+
+
+def harness_error(exc: Exception, log: Transcript, step: int) -> ModelCallFailed:
+    """The `error` cause of a harness bug, recorded with its traceback."""
+    failure = ModelCallFailed(f"harness error: {type(exc).__name__}: {exc}")
+    log.record("api_error", step=step, message=failure.cause, traceback=traceback.format_exc())
+    return failure
 
 
 # ---- the entry point ----------------------------------------------------------------------------
@@ -283,7 +333,8 @@ async def run_attempt(
 
     `task` defaults to variance-dropout; the model sees its prompt at `params` (its defaults,
     overridden), and its final workspace is graded at them. `limits` default to the task's agent
-    limits (AgentLimits: 40 steps, 8192 tokens per response, 2M tokens in all). `on_event` receives
+    limits (AgentLimits: 40 steps, 8192 tokens per response, 2M tokens in all, 30 minutes of loop,
+    2 minutes per tool call). `on_event` receives
     every transcript event as it happens.
     `grade_seed` fixes the grader's inputs (default: fresh), so that a rerun reproduces the grade.
     """
@@ -298,31 +349,39 @@ async def run_attempt(
                            isolation=isolation().mechanism, price_note=price_note(name),
                            directory=str(out_dir))
     progress, limit, failure = _Progress(), None, None
-    with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log, \
-            tempfile.TemporaryDirectory(prefix="attempt-") as tmp:
-        workspace = create_workspace(Path(tmp) / "project", task)
-        log.record("start", model=name, backend=backend.name, label=backend.label, index=index,
-                   workspace=str(out_dir / WORKSPACE_DIR), system=system_prompt(task),
-                   tools=tool_schemas(task), limits=asdict(limits), task=task.name,
-                   task_version=task.version, params=params)
-        try:
-            limit = await converse(backend, name, WorkspaceTools(workspace, task=task), task.prompt(params),
-                                   limits, log, progress)
-        except ModelCallFailed as exc:
-            failure = exc
-            log.record("api_error", step=progress.steps + 1, message=exc.cause, fatal=exc.fatal)
-        except Exception as exc:  # a harness bug must not take the other attempts of a run down
-            failure = ModelCallFailed(f"harness error: {type(exc).__name__}: {exc}")
-            log.record("api_error", step=progress.steps + 1, message=failure.cause,
-                       traceback=traceback.format_exc())
-        saved = snapshot(workspace, out_dir / WORKSPACE_DIR)
-        record.grade, no_grade = await grade_saved(saved, task, params, grade_seed)
-        log.record("grade", grade=record.grade, problem=no_grade)
-        record.steps, record.stop_reasons, record.submitted = progress.steps, progress.stop_reasons, \
-            progress.submitted
-        record.usage, record.cost_usd = progress.usage.to_dict(), cost_usd(progress.usage, name)
-        decide_outcome(record, limit, failure, no_grade)
-        record.wall_seconds = round(time.monotonic() - started, 3)
-        log.record("end", outcome=record.outcome, summary=record.describe(), record=record.to_dict())
+    workspace = create_workspace(Path(tempfile.mkdtemp(prefix="attempt-")) / "project", task)
+    try:
+        with Transcript(out_dir / TRANSCRIPT_FILE, on_event) as log:
+            log.record("start", model=name, backend=backend.name, label=backend.label, index=index,
+                       workspace=str(out_dir / WORKSPACE_DIR), system=system_prompt(task),
+                       tools=tool_schemas(task), limits=asdict(limits), task=task.name,
+                       task_version=task.version, params=params)
+            try:
+                limit = await asyncio.wait_for(
+                    converse(backend, name, WorkspaceTools(workspace, task=task), task.prompt(params),
+                             limits, log, progress), limits.attempt_seconds)
+            except TimeoutError:
+                limit = "wall_time"
+            except ModelCallFailed as exc:
+                failure = exc
+                log.record("api_error", step=progress.steps + 1, message=exc.cause, fatal=exc.fatal)
+            except Exception as exc:  # a harness bug must not take the other attempts of a run down
+                failure = harness_error(exc, log, progress.steps + 1)
+            record.steps, record.stop_reasons, record.submitted = progress.steps, progress.stop_reasons, \
+                progress.submitted
+            record.usage, record.cost_usd = progress.usage.to_dict(), cost_usd(progress.usage, name)
+            no_grade = None
+            try:
+                left_out = snapshot(workspace, out_dir / WORKSPACE_DIR)
+                log.record("snapshot", left_out=left_out)
+                record.grade, no_grade = await grade_saved(out_dir / WORKSPACE_DIR, task, params, grade_seed)
+                log.record("grade", grade=record.grade, problem=no_grade)
+            except Exception as exc:  # a harness bug, as above
+                failure = failure or harness_error(exc, log, progress.steps + 1)
+            decide_outcome(record, limit, failure, no_grade)
+            record.wall_seconds = round(time.monotonic() - started, 3)
+            log.record("end", outcome=record.outcome, summary=record.describe(), record=record.to_dict())
+    finally:
+        remove_tree(workspace.parent)
     (out_dir / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=1) + "\n", encoding="utf-8")
     return record

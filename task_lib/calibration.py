@@ -222,9 +222,14 @@ async def run_calibration(
         async with semaphore:
             if stopped:
                 return
-            record = await run_attempt(backend, model, attempt_dir(run_dir, index), index=index, task=task,
-                                       limits=limits, params=params,
-                                       grade_seed=None if grade_seed is None else grade_seed + index)
+            try:
+                record = await run_attempt(backend, model, attempt_dir(run_dir, index), index=index,
+                                           task=task, limits=limits, params=params,
+                                           grade_seed=None if grade_seed is None else grade_seed + index)
+            except Exception as exc:  # a harness bug: this attempt is an error, the others go on
+                record = AttemptRecord("error", error=f"harness error: {type(exc).__name__}: {exc}",
+                                       index=index, model=model, backend=backend.name, label=backend.label,
+                                       task=task.name, task_version=task.version, params=params)
         if record.fatal:
             stopped.append(record.error)
             return
@@ -260,8 +265,9 @@ def summarize(
     stopped: str | None = None,
 ) -> dict[str, Any]:
     """The summary of a run: outcomes, pass rate = passed / (runs - error) with a 95% Wilson
-    interval, the 10-40% band verdict (and the graded runs that would decide it), failure mix,
-    usage and cost. `stopped` says why a run ended before its requested runs."""
+    interval, the 10-40% band verdict (and the graded runs that would decide it), failure mix, the
+    indices of the attempts an error ended, usage and cost. `stopped` says why a run ended before its
+    requested runs."""
     records = list(records)
     outcomes = _counts(Counter(record.outcome for record in records))
     graded = len(records) - outcomes["error"]
@@ -291,6 +297,7 @@ def summarize(
         "failures": dict(Counter(r.failure for r in records if r.outcome == "failed").most_common()),
         "limits": dict(Counter(r.limit for r in records if r.outcome == "limit").most_common()),
         "errors": dict(Counter(_cause(r.error) for r in records if r.outcome == "error").most_common()),
+        "error_attempts": [r.index for r in records if r.outcome == "error"],
         "usage": usage.to_dict(),
         "cost_usd": None if None in costs else round(float(sum(costs)), 6),
         "price_note": price_note(records[0].model if records else config.model),
@@ -359,6 +366,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for key in ("failures", "limits", "errors"):
         if summary[key]:
             lines.append(f"  {key}: " + ", ".join(f"{name} {count}" for name, count in summary[key].items()))
+    if summary.get("error_attempts"):
+        lines.append("  attempts ended by an error: " + ", ".join(map(str, summary["error_attempts"])))
     u = summary["usage"]
     cost = "n/a" if summary["cost_usd"] is None else f"${summary['cost_usd']:.4f}"
     lines.append(f"  tokens: {u['input_tokens']:,} in, {u['output_tokens']:,} out, "

@@ -1,6 +1,7 @@
 """Command line: `python -m task_lib COMMAND`. Thin: every command calls task_lib functions.
 
-Exit codes: 0 success (a passed grade), 1 a failed grade, 2 bad usage or unusable input.
+Exit codes: 0 success (a passed grade), 1 a failed grade, 2 bad usage or unusable input, 3 the grader
+itself failed (a harness bug: never reported as a verdict).
 Errors a user can cause print one line naming what to change; tracebacks are for our bugs.
 """
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from task_lib.sandbox import SandboxError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GRADER_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -132,6 +134,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         result = grade_workspace(args.directory, task, params, seed=args.seed)
     except UnusableWorkspace as exc:
         raise UsageError(str(exc)) from None
+    except SandboxError:
+        raise
+    except Exception:  # our bug, whatever the candidate did: never an exit code that reads as a verdict
+        traceback.print_exc()
+        print("error: the grader itself failed (a harness bug, not a verdict on the solution); "
+              "please report the traceback above", file=sys.stderr)
+        return EXIT_GRADER_BUG
     print(json.dumps(result.to_dict()) if args.json else text_table(result))
     return EXIT_OK if result.passed else EXIT_FAILED
 
@@ -591,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_options(setup, params=False)
     setup.set_defaults(handler=cmd_setup)
 
-    grade = commands.add_parser("grade", help="grade the solution in DIR (exit 0 pass, 1 fail, 2 unusable)")
+    grade = commands.add_parser(
+        "grade", help="grade the solution in DIR (exit 0 pass, 1 fail, 2 unusable, 3 grader bug)")
     grade.add_argument("directory", type=Path, metavar="DIR")
     add_task_options(grade)
     grade.add_argument("--seed", type=int, default=None, help="fix the random inputs (default: fresh)")

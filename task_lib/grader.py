@@ -34,8 +34,8 @@ from task_lib.sandbox import (
     started_python,
 )
 from task_lib.task import Task
-from task_lib.tree_removal import remove_tree
 from task_lib.untrusted_files import read_untrusted_file
+from task_lib.untrusted_trees import remove_tree
 from task_lib.verdict import Check, GradeResult
 
 if TYPE_CHECKING:

@@ -265,8 +265,8 @@ def child_environment(workdir: Path) -> dict[str, str]:
 _COPY_IN = f"cp -R -P --preserve=mode,timestamps {STAGED}/. . 2>/dev/null"
 _RUN_DISCARDING = f'{_COPY_IN} || exit 125; shift 2; exec "$@"'
 _RUN_KEEPING = (f'eval "exec 3>&$2 $2>&-"; {_COPY_IN} || exec 3>&-; limit=$1; shift 2; '
-                'exec 4>&2 2>/dev/null; timeout -s KILL "$limit" "$@" 2>&4 3>&- 4>&-; status=$?; tar -c -f - --format=gnu . 2>/dev/null >&3; '
-                'exit $status')
+                'exec 4>&2 2>/dev/null; timeout -s KILL "$limit" "$@" 2>&4 3>&- 4>&-; status=$?; '
+                'tar -c -f - --format=gnu . >&3; exit $status')
 
 
 def _limits_args(limits: SandboxLimits, processes: bool) -> list[str]:

@@ -26,11 +26,20 @@ from task_lib.sandbox import SandboxLimits
 
 @dataclass(frozen=True)
 class AgentLimits:
-    """Per-attempt limits; hitting one ends the attempt as `limit`, not as a wrong answer."""
+    """Per-attempt limits; hitting one ends the attempt as `limit`, not as a wrong answer.
+
+    `attempt_seconds` bounds the tool-use loop's wall-clock time (the limit `wall_time`; the final
+    workspace is still saved and graded). `tool_call_seconds` bounds one tool call: one past it is
+    abandoned and the model is told so in the tool's result, and the attempt goes on. It is a
+    backstop above the sandbox's own wall-clock limit (SandboxLimits.wall_seconds), which code the
+    model runs meets first.
+    """
 
     max_steps: int = 40
     max_tokens_per_response: int = 8192
     max_total_tokens: int = 2_000_000
+    attempt_seconds: float = 1800.0
+    tool_call_seconds: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,35 @@
 """The agent's tools: their schemas, and handlers bound to one workspace.
 
-Contract: `WorkspaceTools.handle(name, input)` never raises for anything a model can send; every
-problem comes back as an `is_error` result saying what to change. Paths are resolved inside the
-workspace (no escape by `..`, absolute paths or symlinks); code runs only in the sandbox.
+Contract: `WorkspaceTools.handle(name, input)` never raises and never blocks for anything a model can
+send or its code can leave in the workspace (deep trees, symlink loops, FIFOs, sockets, files without
+permissions, odd names); every problem comes back as an `is_error` result saying what to change.
+Paths are opened inside the workspace only (`workspace.open_in_workspace`); code runs only in the
+sandbox, and only while the workspace is within what the sandbox takes (MAX_TREE_DEPTH,
+MAX_TREE_ENTRIES).
 """
 
 from __future__ import annotations
 
 import codecs
 import os
+import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from task_lib.registry import get_task
 from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
 from task_lib.task import Task
-from task_lib.untrusted_files import read_untrusted_prefix
-from task_lib.workspace import WorkspacePathError, resolve_in_workspace
+from task_lib.untrusted_files import read_open_prefix
+from task_lib.untrusted_trees import scan_tree
+from task_lib.workspace import WorkspacePathError, describe_os_error, open_in_workspace
 
 MAX_RESULT_CHARS = 20_000
 MAX_WRITE_CHARS = 1_000_000
 MAX_LISTED_FILES = 100
+MAX_LISTED_ENTRIES = 5_000  # entries looked at to list the files in a message
+# What a project directory may hold for the sandbox to take it (run_tests, run_python).
+MAX_TREE_DEPTH = 64
+MAX_TREE_ENTRIES = 20_000
 TOOL_LIMITS = SandboxLimits()
 
 
@@ -134,7 +143,13 @@ class WorkspaceTools:
         self.task = task or get_task()
 
     def handle(self, name: str, tool_input: Any) -> ToolResult:
-        """Run one tool call; problems come back as is_error results, never as exceptions."""
+        """Run one tool call; problems come back as is_error results, never as exceptions. The text
+        is always valid UTF-8 (a lone surrogate of the input, echoed, is shown escaped)."""
+        result = self._handle(name, tool_input)
+        text = result.text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return result._replace(text=text)
+
+    def _handle(self, name: str, tool_input: Any) -> ToolResult:
         if name not in TOOL_NAMES:
             return tool_error(f"unknown tool {name!r}: the tools are {', '.join(TOOL_NAMES)}")
         if not isinstance(tool_input, dict):
@@ -152,16 +167,22 @@ class WorkspaceTools:
             return ToolResult(f"Submitted. The grader will now check {graded}.", submitted=True)
         except (WorkspacePathError, _BadInput) as exc:
             return tool_error(str(exc))
-        except OSError as exc:
+        except OSError as exc:  # what the workspace holds, e.g. a FIFO, a socket, a file without permissions
+            if isinstance(tool_input.get("path"), str):
+                return tool_error(f"{name}: " + describe_os_error(tool_input["path"], exc))
             return tool_error(f"{name} failed: {exc.strerror or exc}")
 
     def read_file(self, path: str) -> ToolResult:
-        target = resolve_in_workspace(self.workspace, path)
-        if not target.exists():
+        try:
+            fd = open_in_workspace(self.workspace, path, os.O_RDONLY)
+        except FileNotFoundError:
             return tool_error(f"no file {path!r}. Files in the project: {self.list_files()}")
-        if target.is_dir():
-            return tool_error(f"{path!r} is a directory. Files in the project: {self.list_files()}")
-        found = read_untrusted_prefix(target, MAX_RESULT_CHARS * 4)
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                return tool_error(f"{path!r} is a directory. Files in the project: {self.list_files()}")
+            found = read_open_prefix(fd, MAX_RESULT_CHARS * 4)
+        finally:
+            os.close(fd)
         if found is None:
             return tool_error(f"{path!r} is not a regular file")
         data, size = found
@@ -180,40 +201,58 @@ class WorkspaceTools:
     def write_file(self, path: str, content: str) -> ToolResult:
         if len(content) > MAX_WRITE_CHARS:
             return tool_error(f"content is {len(content):,} characters; the limit is {MAX_WRITE_CHARS:,}")
-        target = resolve_in_workspace(self.workspace, path)
-        if target == self.workspace or target.is_dir():
-            example = self.task.solution_files[0]
-            return tool_error(f"{path!r} is a directory: give a file path such as {example}")
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError as exc:
             return tool_error(f"content holds a character that is not valid in UTF-8 at offset {exc.start}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        with os.fdopen(os.open(target, flags, 0o644), "wb") as handle:
-            handle.write(data)
+        fd = open_in_workspace(self.workspace, path, os.O_WRONLY | os.O_CREAT, make_dirs=True)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return tool_error(f"{path!r} is not a regular file: give the path of a text file")
+            os.ftruncate(fd, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         lines = content.count("\n") + (not content.endswith("\n") and bool(content))
         return ToolResult(f"wrote {len(content):,} characters ({lines} lines) to {path}")
 
     def run_tests(self) -> ToolResult:
         tests = self.task.visible_tests
-        if not (self.workspace / tests).is_file():
+        try:
+            os.close(open_in_workspace(self.workspace, tests, os.O_RDONLY))
+        except (OSError, WorkspacePathError):
             return tool_error(f"{tests} is missing from the project")
+        if (problem := self.sandbox_problem()) is not None:
+            return tool_error(problem)
         result = run_python(["-c", run_tests_bootstrap(tests)], self.workspace, self.limits)
         return ToolResult(describe_run(result, self.limits.output_chars))
 
     def run_python(self, code: str) -> ToolResult:
+        if (problem := self.sandbox_problem()) is not None:
+            return tool_error(problem)
         result = run_python(["-c", RUN_PYTHON_BOOTSTRAP], self.workspace, self.limits, stdin_text=code)
         return ToolResult(describe_run(result, self.limits.output_chars))
 
+    def sandbox_problem(self) -> str | None:
+        """Why the project directory cannot be handed to the sandbox (deeper than MAX_TREE_DEPTH or
+        holding more than MAX_TREE_ENTRIES entries), or None."""
+        scan = scan_tree(self.workspace, max_entries=MAX_TREE_ENTRIES, max_depth=MAX_TREE_DEPTH)
+        if not scan.cut:
+            return None
+        return (f"the project directory holds more than the sandbox takes (at most {MAX_TREE_DEPTH} nested "
+                f"directories and {MAX_TREE_ENTRIES:,} entries), so code cannot run in it any more; "
+                "read_file, write_file and submit still work")
+
     def list_files(self) -> str:
         """The project's files (relative paths, no caches), for messages about missing files."""
-        found = []
-        for root, dirs, files in os.walk(self.workspace):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            found += sorted(str(Path(root, f).relative_to(self.workspace)) for f in files)
-            if len(found) > MAX_LISTED_FILES:
-                return ", ".join(found[:MAX_LISTED_FILES]) + f" (and more; {MAX_LISTED_FILES} shown)"
+        scan = scan_tree(self.workspace, max_entries=MAX_LISTED_ENTRIES, max_depth=MAX_TREE_DEPTH,
+                         skip=frozenset({"__pycache__"}))
+        found = scan.files
+        if len(found) > MAX_LISTED_FILES or scan.cut:
+            shown = found[:MAX_LISTED_FILES]
+            return ", ".join(shown) + f" (and more; {len(shown)} shown)"
         return ", ".join(found) if found else "(none)"
 
 

@@ -29,10 +29,28 @@ def read_untrusted_prefix(path: Path, limit: int) -> tuple[bytes, int] | None:
     except OSError:
         return None
     try:
-        info = os.fstat(fd)
-        return (os.read(fd, limit), info.st_size) if stat.S_ISREG(info.st_mode) else None
+        return read_open_prefix(fd, limit)
     finally:
         os.close(fd)
+
+
+def read_open_prefix(fd: int, limit: int) -> tuple[bytes, int] | None:
+    """The first `limit` bytes of the open descriptor `fd` and its whole size, if it is a regular
+    file; None otherwise (or when reading fails)."""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1024**2))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks), info.st_size
+    except OSError:
+        return None
 
 
 def read_untrusted_file(path: Path, max_bytes: int) -> bytes | None:

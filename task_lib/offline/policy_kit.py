@@ -143,6 +143,70 @@ def _escape_paths() -> tuple[Turn, ...]:
     )
 
 
+DEEP_TREE = """import os
+top = os.getcwd()
+for _ in range(1500):  # os.makedirs would recurse past Python's limit
+    os.mkdir("deep")
+    os.chdir("deep")
+os.chdir(top)
+print("built 1500 nested folders")
+"""
+SYMLINK_LOOP = """import os
+os.symlink("loop_b", "loop_a")
+os.symlink("loop_a", "loop_b")
+os.symlink("self", "self")
+os.symlink(".", "here")
+print(sorted(os.listdir()))
+"""
+FIFO = """import os, socket
+os.mkfifo("pipe")
+try:
+    socket.socket(socket.AF_UNIX).bind("sock")
+except OSError as exc:
+    print("no socket:", exc)
+print(sorted(os.listdir()))
+"""
+
+
+def _hostile(build: str, what: str, touches: tuple[Turn, ...]) -> Callable[[list[dict[str, Any]]], Turn]:
+    """Build `what` in the workspace with run_python, touch it with `touches`, run the tests, then
+    submit the starting files unchanged."""
+    return scripted(lambda: (Turn(f"Making {what}.", tool("run_python", code=build)), *touches,
+                             RUN_TESTS, SUBMIT))
+
+
+def _touch(text: str, name: str, **tool_input: Any) -> Turn:
+    return Turn(text, tool(name, **tool_input))
+
+
+def hostile_workspace_policies(starting_failure: str) -> list[ScriptedPolicy]:
+    """Policies whose code makes the workspace hostile (a 1,500-deep tree, symlink loops, a FIFO
+    and a socket), then touch it with every tool and submit the starting files: each ends `failed`
+    as `starting_failure`, never as `error`, and never hangs."""
+    unchanged = {"expected_failure": starting_failure}
+    deep = "/".join(["deep"] * 40)
+    deep_touches = (_touch("Reading a file that is not there.", "read_file", path="missing.py"),
+                    _touch("Writing deep inside.", "write_file", path=f"{deep}/notes.txt", content="x"),
+                    _touch("Running code.", "run_python", code="print('still here')"))
+    loop_touches = (_touch("Reading through a loop.", "read_file", path="loop_a"),
+                    _touch("Writing through a loop.", "write_file", path="self/x.py", content="x"),
+                    _touch("Reading through a link to here.", "read_file", path="here/here/dropout.py"))
+    fifo_touches = (_touch("Writing to the FIFO.", "write_file", path="pipe", content="x"),
+                    _touch("Reading the FIFO.", "read_file", path="pipe"),
+                    _touch("Writing to the socket.", "write_file", path="sock", content="x"))
+    return [
+        ScriptedPolicy("deep_tree", "Builds 1,500 nested folders, touches them with the tools, then "
+                       "submits the starting files.", "failed", **unchanged,
+                       next_turn=_hostile(DEEP_TREE, "a deep tree", deep_touches)),
+        ScriptedPolicy("symlink_loop", "Makes symlink loops, reads and writes through them, then submits "
+                       "the starting files.", "failed", **unchanged,
+                       next_turn=_hostile(SYMLINK_LOOP, "symlink loops", loop_touches)),
+        ScriptedPolicy("fifo", "Makes a FIFO and a socket, writes and reads them, then submits the "
+                       "starting files.", "failed", **unchanged,
+                       next_turn=_hostile(FIFO, "a FIFO and a socket", fifo_touches)),
+    ]
+
+
 SNOOP = """import glob, os
 print(dict(os.environ))
 for path in glob.glob("/proc/*/environ"):
@@ -183,6 +247,7 @@ def harness_policies(task: Task, reference_script: Callable[[], tuple[Turn, ...]
         ScriptedPolicy("dropped_connection", "Closes the connection without an HTTP response.", "error",
                        fault=Fault("dropped_connection")),
     ]
+    policies += hostile_workspace_policies(starting_failure)
     for status, kind in ((401, "authentication_error"), (400, "invalid_request_error"),
                          (429, "rate_limit_error"), (500, "api_error"), (529, "overloaded_error")):
         policies.append(ScriptedPolicy(f"fault_{status}", f"Every request gets {status} {kind}.", "error",

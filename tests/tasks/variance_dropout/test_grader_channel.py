@@ -24,7 +24,7 @@ from task_lib.grader import (
 )
 from task_lib.sandbox import SandboxResult
 from task_lib.tasks.variance_dropout import checks as task_checks
-from task_lib.tree_removal import remove_tree
+from task_lib.untrusted_trees import remove_tree
 from tasks.variance_dropout.solutions import BASE, edit
 from tasks.variance_dropout.task_files import SOLUTION_FILE
 
