@@ -465,12 +465,12 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "fresh_mask", shift_every_other_mask("x.shape[-1]")),
     "rate_swings_with_the_lowest_mantissa_bit": (
         "mask_independent_of_values",
-        # Drop rate up by 0.12 where the lowest mantissa bit of x is set against where it is clear,
-        # centred on each call's mean bit: a call's overall rate stays p.
+        # Drop rate up by 0.24 min(p, 1 - p) (0.12 at p = 0.5) where the lowest mantissa bit of x is set
+        # against where it is clear, centred on each call's mean bit: a call's overall rate stays p.
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "bits = np.ascontiguousarray(x).view(np.uint32 if x.dtype == np.float32 else np.uint64)\n"
                     "        low = (bits & 1).astype(float).reshape(x.shape)\n"
-                    "        swing = 0.12 * (low - low.mean())\n"
+                    "        swing = 0.24 * min(self.p, 1 - self.p) * (low - low.mean())\n"
                     "        keep = self.rng.random(x.shape) >= self.p + swing")),
     ),
     "outer_quartiles_of_abs_x_dropped_more": (
