@@ -11,6 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prompt_sentences import requirement_sentences
 
 from task_lib.grader import grade_workspace
 from task_lib.registry import TASK_PACKAGES, UnknownTask, all_tasks, get_task
@@ -65,14 +66,19 @@ def test_every_check_names_a_clause_its_prompt_states(graded, task):
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
-def test_every_graded_bullet_of_the_prompt_is_some_checks_clause(task):
-    """'Every requirement in the prompt is checked': each bullet of the prompt's grading section
-    holds at least one check's clause."""
+def test_every_graded_requirement_of_the_prompt_is_some_checks_clause(task):
+    """'Every requirement in the prompt is checked': each bullet of the prompt's grading section holds
+    at least one check's clause; a prompt whose grading section is a paragraph (no bullets) states its
+    requirements as numbered items instead, and each of their sentences is some check's clause."""
     prompt = task.prompt()
+    clauses = [normalised(clause) for clause in task.module("checks").CLAUSES.values()]
     section = prompt.split("## How it is graded", 1)[1].split("\n## ", 1)[0]
     bullets = [normalised(item) for item in re.split(r"\n- ", "\n" + section.split("\n", 1)[1])[1:]]
-    clauses = [normalised(clause) for clause in task.module("checks").CLAUSES.values()]
-    unchecked = [bullet for bullet in bullets if not any(clause in bullet for clause in clauses)]
+    if bullets:
+        unchecked = [bullet for bullet in bullets if not any(clause in bullet for clause in clauses)]
+    else:
+        bullets = requirement_sentences(prompt, numbered_only=True)
+        unchecked = [sentence for sentence in bullets if sentence not in clauses]
     assert bullets and unchecked == []
 
 

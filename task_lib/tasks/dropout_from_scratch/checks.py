@@ -22,29 +22,42 @@ NUMERIC_KINDS = "biuf"  # any other output dtype (complex, strings, dates, bytes
 SHAPE_SIDES = {"odd1d": 999, "small": 12, "large": 20_000}
 
 STAGE_WORDS: dict[str, str] = {}
-RUNS_CLAUSE = "a syntax error, an exception at import, a crash, an exit or a timeout fails the attempt"
+# Each check names the sentence of the prompt that states what it checks (the sentences of the
+# numbered requirements and of "How it is graded"; tests tie them both ways).
+RUNS_CLAUSE = (f"Import and calls must finish within {design.GRADE_SECONDS} s and {design.GRADE_MEMORY_GIB} "
+               "GiB: a syntax "
+               "error, an exception at import, a crash, an exit or a timeout fails the attempt.")
+MASK_CLAUSE = ("In training mode with `0 < p < 1` it zeroes each element independently with probability `p`, "
+               "with a fresh random mask on every call.")
+INDEPENDENCE_CLAUSE = ("The mask does not depend on the values of `x`, on the positions of the elements "
+                       "or on "
+                       "earlier calls.")
 CLAUSES = {
-    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed",
+    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed.",
     **{category: RUNS_CLAUSE for category in ("source_readable", "syntax_error", "import_error", "timeout",
                                               "crashed", "early_exit", "bad_output")},
-    "call_error": "every call with a valid `p` returns a NumPy array (an exception or any other return "
-                  "value fails the attempt)",
-    "rejects_invalid_p": "`ValueError` for p = -0.1, 1.5 and NaN, and no error for p = 0, 0.5 and 1 (as "
-                         "Python floats), the ints 0 and 1, and `np.float32(0.5)`",
-    "shape_and_dtype": "every result has exactly its input's shape and dtype",
-    "input_unmodified": "every input array is left unmodified",
-    "eval_identity": "`training=False` returns values equal to `x` (at the fresh p and at p = 1)",
-    "p_zero_identity": "`p = 0` (and the int 0) returns values equal to `x`",
-    "p_one_zeros": "`p = 1` (and the int 1) in training mode returns all zeros, with no NaN or inf",
-    "survivor_scale": "every element of every training-mode result with `0 < p < 1` is either 0 or `x` "
-                      "times `1/(1-p)`",
-    "drop_fraction": f"the fraction of zeroed elements over the {design.N_CALLS} calls is close to p",
-    "fresh_masks": f"every two of the {design.N_CALLS} calls use different, unrelated masks",
-    "drop_count_spread": "the number of zeroed elements varies from call to call as independent drops do",
-    "mask_independent_of_values": "elements in each quarter of the |x| range, and positive and negative "
-                                  "ones, are dropped at rate p",
-    "mask_independent_of_position": "each quarter of the flattened array is dropped at rate p",
-    "elements_independent": "neighbouring elements, and neighbouring rows, are dropped independently",
+    "call_error": "`x` is a NumPy float32 or float64 array of any shape, size and memory layout (C or "
+                  "Fortran "
+                  "order, strided, read-only).",
+    "shape_and_dtype": "The result is a `numpy.ndarray` with exactly `x`'s shape and dtype.",
+    "input_unmodified": "`x` itself is never modified, neither during the call nor afterwards.",
+    "rejects_invalid_p": "It raises `ValueError` unless `0 <= p <= 1` (so NaN raises too).",
+    "accepts_valid_p": "A Python float or int, or a NumPy float16, float32 or float64 scalar, is a valid "
+                       "type "
+                       "for `p`.",
+    "eval_identity": "With `training=False` it returns values equal to `x`, whatever `p` is.",
+    "p_zero_identity": "With `p = 0` it returns values equal to `x`.",
+    "p_one_zeros": "With `p = 1` in training mode it returns all zeros (no NaN, no inf).",
+    "survivor_scale": "It multiplies every surviving element by exactly `1/(1-p)`, so that the expected "
+                      "value of the output equals `x`: to a relative error of at most {rtol32:g} for "
+                      "float32 and {rtol64:g} for float64.".format(rtol32=design.SCALE_RTOL["float32"],
+                                                      rtol64=design.SCALE_RTOL["float64"]),
+    "drop_fraction": MASK_CLAUSE,
+    "fresh_masks": MASK_CLAUSE,
+    "drop_count_spread": MASK_CLAUSE,
+    "elements_independent": MASK_CLAUSE,
+    "mask_independent_of_values": INDEPENDENCE_CLAUSE,
+    "mask_independent_of_position": INDEPENDENCE_CLAUSE,
 }
 PER_P_CHECKS = ("drop_fraction", "fresh_masks", "drop_count_spread", "mask_independent_of_values",
                 "mask_independent_of_position", "elements_independent")
@@ -320,25 +333,31 @@ class ContractChecker:
     # ---- deterministic checks ----
 
     def call_error(self) -> Check:
-        names = [c["name"] for c in self.calls if c["role"] != "invalid"]
+        # The calls at each type of p are accepts_valid_p's.
+        names = [c["name"] for c in self.calls if c["role"] not in ("invalid", "arg")]
         problems = [f"{n}: {self.output(n)}" for n in names if isinstance(self.output(n), str)]
         value = "every call returned an array" if not problems else problems[0]
         detail = f"{len(problems)} of {len(names)} calls failed" if problems else f"{len(names)} calls"
         return Check("call_error", not problems, value, "a NumPy array of numbers from every valid call",
                      detail=detail)
 
-    def rejects_invalid_p(self) -> Check:
+    def _p_outcomes(self, name: str, role: str, want: str, threshold: str) -> Check:
         wrong = {}
-        for call in self.of_role("invalid", "arg"):
-            name = call["name"]
-            want = "ValueError" if call["role"] == "invalid" else "returned"
-            got = self.rejections.get(name)
+        for call in self.of_role(role):
+            got = self.rejections.get(call["name"])
             if got != want:
-                raised = name in self.errors and got != "returned"
-                wrong[name] = f"raised {self.errors[name]}" if raised else got or "not run"
+                raised = call["name"] in self.errors and got != "returned"
+                wrong[call["name"]] = f"raised {self.errors[call['name']]}" if raised else got or "not run"
         value = "as required" if not wrong else "; ".join(f"{n}: {v}" for n, v in wrong.items())
-        threshold = f"ValueError for p in {list(design.INVALID_P)}, none for p in {list(design.VALID_P)}"
-        return Check("rejects_invalid_p", not wrong, value, threshold)
+        return Check(name, not wrong, value, threshold)
+
+    def rejects_invalid_p(self) -> Check:
+        return self._p_outcomes("rejects_invalid_p", "invalid", "ValueError",
+                                f"ValueError for p in {list(design.INVALID_P)}")
+
+    def accepts_valid_p(self) -> Check:
+        return self._p_outcomes("accepts_valid_p", "arg", "returned",
+                                f"no error for p in {list(design.VALID_P)}")
 
     def shape_and_dtype(self) -> Check:
         def test(call, x, y):
@@ -419,7 +438,7 @@ class ContractChecker:
         return [checks[check] for check in PER_P_CHECKS]
 
     def all_checks(self) -> list[Check]:
-        checks = [self.call_error(), self.rejects_invalid_p(), self.shape_and_dtype(),
+        checks = [self.call_error(), self.rejects_invalid_p(), self.accepts_valid_p(), self.shape_and_dtype(),
                   self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
                   self.survivor_scale()]
         per_p = map_in_threads(self.per_p, list(self.p_values))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from task_lib.mask_statistics import value_features
 from task_lib.tail_bounds import deviation_threshold
 from task_lib.threads import map_in_threads
 from task_lib.verdict import Check
@@ -29,30 +30,46 @@ NUMERIC_KINDS = "biufc"  # any other output dtype (strings, dates, raw bytes) fa
 SMALL_INPUTS = ("small32", "small64", "single")
 
 STAGE_WORDS = {"construct": "constructing layers"}
-RUNS_CLAUSE = "a syntax error, an exception at import, a crash, an exit or a timeout fails the attempt"
+# Each check names the sentence of the prompt that states what it checks (the sentences of the
+# numbered requirements and of "How it is graded"; tests tie them both ways).
+RUNS_CLAUSE = (f"Import and calls must finish within {design.GRADE_SECONDS} s and {design.GRADE_MEMORY_GIB} "
+               "GiB: a syntax "
+               "error, an exception at import, a crash, an exit or a timeout fails the attempt.")
+INVALID_P_CLAUSE = "`VarianceStabilizedDropout(p)` raises `ValueError` unless `0 <= p < 1` (NaN included)."
+VALID_P_CLAUSE = ("A Python float or int, or a NumPy float16, float32 or float64 scalar, is a valid type for "
+                  "`p`.")
+MASK_CLAUSE = ("In training mode it zeroes each element independently with probability `p`, with a fresh "
+               "random mask on every call of every layer.")
+INDEPENDENCE_CLAUSE = ("The mask does not depend on the values of `x`, on the positions of the elements "
+                       "or on "
+                       "earlier calls.")
+VARIANCE_CLAUSE = "For zero-mean inputs the measured `Var(output) / Var(input)` lies within 1 ± t."
 CLAUSES = {
-    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed",
+    "test_file_unchanged": "It must stay exactly as it is: the grader fails the attempt if it has changed.",
     **{category: RUNS_CLAUSE for category in ("source_readable", "syntax_error", "import_error", "timeout",
                                               "crashed", "early_exit", "bad_output")},
-    "rejects_invalid_p": "`ValueError` for p = -0.1, 1.0, 1.5, the int 1, NaN, infinity and "
-                         "`np.float32(1.0)`",
-    "training_flag": "the `training` flag after construction and two `.eval()`/`.train()` round trips",
-    "shape_and_dtype": "shape and dtype kept on every call",
-    "input_unmodified": "the input array left unmodified by every call",
-    "eval_identity": "eval mode, and `p = 0`, return values equal to the input",
-    "p_zero_identity": "eval mode, and `p = 0`, return values equal to the input",
-    "drop_fraction": "the fraction of zeroed elements in each training call, and in all of them together, is "
-                     "close to p",
-    "drop_count_spread": "the number of zeroed elements varies from call to call as a binomial count does",
-    "single_scale": "all survivors are multiplied by the same factor",
-    "fresh_mask": "every two training calls use different masks, and no mask is the previous one shifted",
-    "mask_independent_of_values": "the drop rate is p in each quarter of the values by |x|, and for positive "
-                                  "and negative values",
-    "mask_independent_of_position": "the drop rate is p in each half of the array, at even and odd",
-    "mask_independent_of_neighbours": "the drop rate is p next to a dropped and next to a kept element",
-    "variance_ratio": "the output variance divided by the input variance",
-    "expected_variance": "the factor survivors are multiplied by makes the expected output variance equal "
-                         "to the input variance",
+    "rejects_invalid_p": INVALID_P_CLAUSE,
+    "accepts_valid_p": VALID_P_CLAUSE,
+    "training_flag": "`.training` is `True` after construction; `.eval()` sets it to `False` and `.train()` "
+                     "sets it back to `True`, in any order, as often as called.",
+    "shape_and_dtype": "Calling the layer on a NumPy float32 or float64 array `x` of any shape, size and "
+                       "memory layout (C or Fortran order, strided, read-only) returns a `numpy.ndarray` "
+                       "with exactly "
+                       "`x`'s shape and dtype.",
+    "input_unmodified": "It never modifies `x`, neither during the call nor afterwards.",
+    "eval_identity": "In eval mode it returns values equal to `x`.",
+    "p_zero_identity": "With `p = 0` it returns values equal to `x`.",
+    "drop_fraction": MASK_CLAUSE,
+    "drop_count_spread": MASK_CLAUSE,
+    "fresh_mask": MASK_CLAUSE,
+    "mask_independent_of_neighbours": MASK_CLAUSE,
+    "mask_independent_of_values": INDEPENDENCE_CLAUSE,
+    "mask_independent_of_position": INDEPENDENCE_CLAUSE,
+    "single_scale": "It multiplies every surviving element by one constant factor `c`.",
+    "variance_ratio": VARIANCE_CLAUSE,
+    "expected_variance": f"So does `c² (1 - p)` up to `p = {max(design.P_VALUES):g}`; above it, within "
+                         "(1 − t)^r "
+                         f"and (1 + t)^r, r = ln(1 − p) / ln(1 − {max(design.P_VALUES):g}).",
 }
 
 
@@ -190,7 +207,7 @@ class ContractChecker:
         # Statistics of our own inputs, the same for every p: computed once.
         self.input_variance = np.var(inputs["var_x"].astype(np.float64))
         mask_x = inputs["mask_x"]
-        self.value_groups, self.position_groups = _value_groups(mask_x), _position_groups(mask_x.shape)
+        self.value_groups, self.position_groups = value_features(mask_x), _position_groups(mask_x.shape)
         self.masks: dict[float, np.ndarray] = {}
 
     def output(self, name: str) -> np.ndarray | str:
@@ -217,7 +234,8 @@ class ContractChecker:
 
     # ---- the deterministic checks -------------------------------------------------------------
 
-    def rejects_invalid_p(self) -> Check:
+    def _constructions(self, name: str, valid: bool, threshold: str) -> Check:
+        """The construction outcomes of the valid (or the invalid) p values: "ok" or ValueError."""
         outcomes = self.report.get("constructions")
         specs = self.plan["constructions"]
         if not isinstance(outcomes, list) or len(outcomes) != len(specs):
@@ -225,14 +243,20 @@ class ContractChecker:
         wrong = []
         for spec, outcome in zip(specs, outcomes, strict=True):
             value = spec["value"]
-            want = "ok" if 0 <= value < 1 else "ValueError"
-            if outcome != want:
+            if (0 <= value < 1) != valid:
+                continue
+            if outcome != ("ok" if valid else "ValueError"):
                 shown = f"{spec['type']}({value!r})" if spec["type"] != "float" else repr(value)
                 wrong.append(f"p={shown}: {_one_line(outcome) if isinstance(outcome, str) else 'malformed'}")
-        value = "as required" if not wrong else "; ".join(wrong)
-        return Check("rejects_invalid_p", not wrong, value,
-                     "ValueError for each p outside [0, 1), NaN included; none for each p inside, "
-                     "whatever its type")
+        return Check(name, not wrong, "as required" if not wrong else "; ".join(wrong), threshold)
+
+    def rejects_invalid_p(self) -> Check:
+        return self._constructions("rejects_invalid_p", False,
+                                   "ValueError for each p outside [0, 1), NaN included")
+
+    def accepts_valid_p(self) -> Check:
+        return self._constructions("accepts_valid_p", True,
+                                   "no error for each p inside [0, 1), whatever its type")
 
     def training_flag(self) -> Check:
         flags = self.report.get("training_flags", "not run")
@@ -444,7 +468,8 @@ class ContractChecker:
                             f"p*n; a binomial count has none with probability {bound:.1e}")
 
     def all_checks(self) -> list[Check]:
-        checks = [self.rejects_invalid_p(), self.training_flag(), self.shape_and_dtype(),
+        checks = [self.rejects_invalid_p(), self.accepts_valid_p(), self.training_flag(),
+                  self.shape_and_dtype(),
                   self.input_unmodified(), self.eval_identity(), self.p_zero_identity()]
         per_p = map_in_threads(lambda at: self.per_p(*at), list(enumerate(mask_p_values(self.plan))))
         by_name: dict[str, list[Check]] = {}
@@ -456,16 +481,6 @@ class ContractChecker:
             if name == "drop_fraction":
                 checks.append(self.drop_count_spread())
         return checks
-
-
-def _value_groups(mask_x: np.ndarray) -> dict[str, np.ndarray]:
-    """Flat selections of mask_x by quartile of |x| and by sign."""
-    flat = mask_x.reshape(-1)
-    ranks = np.empty(flat.size, dtype=np.int64)
-    ranks[np.argsort(np.abs(flat), kind="stable")] = np.arange(flat.size)
-    quartile = ranks * 4 // flat.size
-    groups = {f"|x| quartile {q + 1}": quartile == q for q in range(4)}
-    return groups | {"x > 0": flat > 0, "x < 0": flat < 0}
 
 
 def _position_groups(shape: tuple[int, int]) -> dict[str, np.ndarray]:

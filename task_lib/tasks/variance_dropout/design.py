@@ -18,11 +18,12 @@ TRAIN_CALLS = MASK_MODES.count("train")
 # Each mask is compared with the previous call's mask shifted by these many elements (flat order);
 # "row" stands for one row (cols elements), either way.
 SHIFTS = (1, -1, "row", "-row")
-# Groups whose drop rate must each be p: by value (four |x| quartiles, positive, negative), by
-# position (first/second half, even/odd flat index, even/odd row, even/odd column) and by the state of
-# the left / upper neighbour in disjoint pairs paired from the first and from the second column / row
+# Groups whose drop rate must each be p: by value (task_lib.mask_statistics.value_features: four |x|
+# quartiles, each sign, each exponent parity, each state of the two lowest mantissa bits), by position
+# (first/second half, even/odd flat index, even/odd row, even/odd column) and by the state of the
+# left / upper neighbour in disjoint pairs paired from the first and from the second column / row
 # (dropped, kept).
-VALUE_GROUPS, POSITION_GROUPS, NEIGHBOUR_GROUPS = 6, 8, 8
+VALUE_GROUPS, POSITION_GROUPS, NEIGHBOUR_GROUPS = 12, 8, 8
 COUNT_WINDOW_SIGMAS = 0.25  # drop_count_spread: a call's count within this many sd of p*n is "exact"
 SCALE_SPREAD_LIMIT = 1e-6  # relative spread of y/x over survivors: float32 rounding is ~1e-7
 # Small inputs of fresh shapes for the shape, dtype and identity checks: a float32 array of 3

@@ -152,6 +152,10 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         "call_error", edit(BASE, (DEF, DEF + "    if x.ndim == 4:\n        raise TypeError('4-D input')\n")),
         False),
     "accepts_nan": ("rejects_invalid_p", edit(BASE, ("if not 0 <= p <= 1:", "if p < 0 or p > 1:")), True),
+    "rejects_a_numpy_scalar_p": (
+        "accepts_valid_p",
+        edit(BASE, ("if not 0 <= p <= 1:", "if type(p) not in (int, float) or not 0 <= p <= 1:")),
+        False),
     "upcasts_float32_in_training": (
         "shape_and_dtype", edit(BASE, (".astype(x.dtype)", ".astype(np.float64)")), True),
     "modifies_x_after_computing": (

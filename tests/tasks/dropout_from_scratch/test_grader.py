@@ -16,7 +16,8 @@ from .solutions import BASE, CORRECT, MUTANTS, OPEN_HOLES
 from .task_files import REFERENCE, SOLUTION_FILE, STUB, TEST_FILE, VISIBLE_TESTS
 
 DETERMINISTIC_CHECKS = [
-    "test_file_unchanged", "call_error", "rejects_invalid_p", "shape_and_dtype", "input_unmodified",
+    "test_file_unchanged", "call_error", "rejects_invalid_p", "accepts_valid_p", "shape_and_dtype",
+    "input_unmodified",
     "eval_identity", "p_zero_identity", "p_one_zeros", "survivor_scale",
 ]  # fmt: skip
 CHECK_NAMES = DETERMINISTIC_CHECKS + list(PER_P_CHECKS)

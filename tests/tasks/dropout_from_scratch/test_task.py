@@ -5,9 +5,9 @@ import re
 
 import numpy as np
 import pytest
+from prompt_sentences import requirement_sentences
 
 from task_lib.registry import task_names
-from task_lib.tasks.dropout_from_scratch import design
 from task_lib.tasks.dropout_from_scratch.checks import CLAUSES, PER_P_CHECKS, make_job, run_checks
 from task_lib.tools import TOOL_NAMES
 
@@ -25,9 +25,19 @@ def test_task_is_registered():
     assert TASK.solution_files == ("dropout.py",) and TASK.protected_files == ("test_dropout.py",)
 
 
+def test_prompt_is_at_most_400_words():
+    assert len(PROMPT.split()) <= 400
+
+
 @pytest.mark.parametrize("name", list(CLAUSES))
-def test_every_check_is_announced_by_a_sentence_of_the_prompt(name):
-    assert normalised(CLAUSES[name]) in normalised(PROMPT)
+def test_every_check_names_a_sentence_of_the_prompt(name):
+    assert normalised(CLAUSES[name]) in requirement_sentences(PROMPT)
+
+
+def test_every_requirement_sentence_is_some_checks_clause():
+    clauses = {normalised(clause) for clause in CLAUSES.values()}
+    numbered = requirement_sentences(PROMPT, numbered_only=True)
+    assert numbered and [sentence for sentence in numbered if sentence not in clauses] == []
 
 
 def test_every_check_the_grader_makes_has_a_clause():
@@ -38,22 +48,23 @@ def test_every_check_the_grader_makes_has_a_clause():
     assert set(PER_P_CHECKS) <= {check.name for check in checks}
 
 
-def test_prompt_numbers_come_from_the_design():
+def test_prompt_states_the_numbers_from_the_design():
     text = normalised(PROMPT)
-    assert f"p = {', '.join(f'{p:g}' for p in design.FIXED_P)}" in text
-    assert f"[{design.FRESH_P_RANGE[0]:g}, {design.FRESH_P_RANGE[1]:g}]" in text
-    assert f"called {design.N_CALLS} times" in text
-    low, high = design.STAT_SIZE_RANGE
-    assert f"each of {low:,} to {high:,} elements" in text and f"on a {low:,}-element array" in text
-    assert "1e-06 for float32 and 1e-09 for float64" in text
-    assert f"more than {design.COUNT_SLACK}" in text and "at most 1e-09" in text
+    assert "1e-06 for float32 and 1e-09 for float64" in text and "below 1e-9 per grade" in text
     assert f"{TASK.grade_limits.wall_seconds:g} s" in text
+
+
+def test_prompt_publishes_no_probe_plan():
+    for plan_word in ("6,000", "called 10 times", "shifted", "quarter", "neighbouring", "more than 1"):
+        assert plan_word not in PROMPT
 
 
 def test_prompt_names_every_tool_and_states_the_contract():
     assert all(f"`{name}`" in PROMPT for name in TOOL_NAMES)
-    for statement in ("`ValueError` unless `0 <= p <= 1`", "NaN", "`np.float32(0.5)`", "exactly `1/(1-p)`",
-                      "never modified", "fresh random mask", "does not depend on the values", "all zeros"):
+    for statement in ("`ValueError` unless `0 <= p <= 1`", "NaN", "float16, float32 or float64 scalar",
+                      "exactly `1/(1-p)`", "never modified", "fresh random mask",
+                      "does not depend on the values",
+                      "all zeros"):
         assert statement in normalised(PROMPT)
 
 

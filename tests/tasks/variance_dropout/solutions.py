@@ -463,6 +463,16 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "fresh_mask", shift_every_other_mask("1")),
     "every_other_mask_is_the_previous_one_a_row_down": (
         "fresh_mask", shift_every_other_mask("x.shape[-1]")),
+    "rate_swings_with_the_lowest_mantissa_bit": (
+        "mask_independent_of_values",
+        # Drop rate up by 0.24 min(p, 1 - p) (0.12 at p = 0.5) where the lowest mantissa bit of x is set
+        # against where it is clear, centred on each call's mean bit: a call's overall rate stays p.
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "bits = np.ascontiguousarray(x).view(np.uint32 if x.dtype == np.float32 else np.uint64)\n"
+                    "        low = (bits & 1).astype(float).reshape(x.shape)\n"
+                    "        swing = 0.24 * min(self.p, 1 - self.p) * (low - low.mean())\n"
+                    "        keep = self.rng.random(x.shape) >= self.p + swing")),
+    ),
     "outer_quartiles_of_abs_x_dropped_more": (
         "mask_independent_of_values",
         # Quartiles 1 and 4 of |x| at p + d, 2 and 3 at p - d: the median split and the signs stay
@@ -531,11 +541,11 @@ MUTANTS: dict[str, tuple[str, str]] = {
     ),
     "accepts_nan": ("rejects_invalid_p", edit(BASE, ("if not 0.0 <= p < 1.0:", "if p < 0.0 or p >= 1.0:"))),
     "rejects_an_int_p": (
-        "rejects_invalid_p",
+        "accepts_valid_p",
         edit(BASE, ("if not 0.0 <= p < 1.0:", "if not isinstance(p, float) or not 0.0 <= p < 1.0:")),
     ),
     "rejects_a_numpy_float32_p": (
-        "rejects_invalid_p",
+        "accepts_valid_p",
         edit(BASE, ("if not 0.0 <= p < 1.0:", "if type(p) not in (int, float) or not 0.0 <= p < 1.0:")),
     ),
     "float64_output_for_three_or_more_dimensions": (

@@ -25,7 +25,8 @@ from tasks.variance_dropout.solutions import CORRECT, FRESH_P_MUTANTS, FRESH_P_S
 from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
 CHECK_NAMES = [
-    "test_file_unchanged", "rejects_invalid_p", "training_flag", "shape_and_dtype", "input_unmodified",
+    "test_file_unchanged", "rejects_invalid_p", "accepts_valid_p", "training_flag", "shape_and_dtype",
+    "input_unmodified",
     "eval_identity", "p_zero_identity", "drop_fraction", "drop_count_spread", "single_scale", "fresh_mask",
     "mask_independent_of_values", "mask_independent_of_position", "mask_independent_of_neighbours",
     "variance_ratio", "expected_variance",
@@ -104,6 +105,7 @@ ONLY_THEIR_CHECK = ["accepts_p_equal_to_one", "tracks_mode_without_the_training_
                     "eval_mode_still_drops", "p_zero_goes_through_float16",
                     "drops_large_values_more_often", "exact_drop_count_by_permutation",
                     "exact_drop_count_by_choice", "outer_quartiles_of_abs_x_dropped_more",
+                    "rate_swings_with_the_lowest_mantissa_bit",
                     "first_half_of_the_array_dropped_more", "neighbours_copy_each_other",
                     "rows_copy_the_row_above", "accepts_nan", "float64_output_for_three_or_more_dimensions",
                     "modifies_odd_sized_inputs"]

@@ -40,7 +40,7 @@ def test_correct_solution_fails_with_probability_below_budget():
 
 def test_tail_events_count_every_check_of_the_design():
     k = design.TRAIN_CALLS
-    per_mask_p = 2 * (k + 1) + k * (k - 1) // 2 + (k - 1) * len(design.SHIFTS) + 2 * (6 + 8 + 8)
+    per_mask_p = 2 * (k + 1) + k * (k - 1) // 2 + (k - 1) * len(design.SHIFTS) + 2 * (12 + 8 + 8)
     assert power.MASK_EVENTS_PER_P == per_mask_p
     assert power.TAIL_EVENTS == 5 * len(P_VALUES) + per_mask_p * (len(P_VALUES) + 1) + 1
     assert power.event_budget() == pytest.approx(power.FALSE_FAIL_BUDGET / power.TAIL_EVENTS)

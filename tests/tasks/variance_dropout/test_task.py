@@ -1,11 +1,12 @@
 """The variance-dropout task value and its prompt: every graded behaviour is stated, the numbers come
 from the design, and the answer is not given away."""
 
-import math
+import re
 
 import pytest
+from prompt_sentences import requirement_sentences
 
-from task_lib.tasks.variance_dropout.checks import INVALID_P, VALID_P
+from task_lib.tasks.variance_dropout.checks import CLAUSES
 from task_lib.tools import TOOL_NAMES
 from tasks.variance_dropout.task_files import TASK, template_text
 
@@ -14,29 +15,35 @@ GRADE_LIMITS = TASK.grade_limits
 STARTING_FILES = TASK.starting_files
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "ValueError", "`.training` is `True`", "shape and dtype", "never modifies `x`", "eval mode",
-        "`p = 0`", "independently with probability `p`", "fresh random mask",
-        "does not depend on the values", "one constant",
-        "variance of the output equals the variance of the input", "must stay exactly as it is",
-        "no other file is read", "timeout",
-    ],
-)
-def test_prompt_states_each_graded_behaviour(statement):
-    assert statement in PROMPT
+def normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
-def test_prompt_numbers_come_from_the_spec():
-    assert "p = 0.3, 0.5, 0.7" in PROMPT and "±10%" in PROMPT and "422,912" in PROMPT
-    assert all(f"{value:g}" in PROMPT for value, _ in VALID_P + INVALID_P if math.isfinite(value))
-    assert "NaN, infinity and `np.float32(1.0)`" in PROMPT
-    assert "`np.float32(0.25)`, `np.float64(0.75)`" in PROMPT
+def test_prompt_is_at_most_400_words():
+    assert len(PROMPT.split()) <= 400
+
+
+@pytest.mark.parametrize("name", list(CLAUSES))
+def test_every_check_names_a_sentence_of_the_prompt(name):
+    assert normalised(CLAUSES[name]) in requirement_sentences(PROMPT)
+
+
+def test_every_requirement_sentence_is_some_checks_clause():
+    clauses = {normalised(clause) for clause in CLAUSES.values()}
+    numbered = requirement_sentences(PROMPT, numbered_only=True)
+    assert numbered and [sentence for sentence in numbered if sentence not in clauses] == []
+
+
+def test_prompt_states_the_numbers_from_the_design():
+    assert "`t = 0.1`" in PROMPT and "`t = 0.2`" in TASK.prompt({"tolerance": 0.2})
     assert f"{GRADE_LIMITS.wall_seconds:g} s" in PROMPT
     assert f"{GRADE_LIMITS.memory_bytes // 1024**3} GiB" in PROMPT
-    looser = TASK.prompt({"tolerance": 0.2})
-    assert "±20%" in looser and "1 ± 0.2" in looser
+    assert "below 1e-9 per grade" in PROMPT
+
+
+def test_prompt_publishes_no_probe_plan():
+    for plan_word in ("422,912", "round trip", "shifted", "quarter", "neighbour", "standard deviations"):
+        assert plan_word not in PROMPT
 
 
 def test_prompt_names_every_tool():
