@@ -136,7 +136,7 @@ def command(program: Sequence[str], quotas: Quotas, seccomp_fd: int, *, staged: 
     sandbox = [bwrap, *UNPRIVILEGED_FLAGS, "--seccomp", str(seccomp_fd)]
     inner = ["--proc", "/proc", "--dev", "/dev", "--size", str(quotas.shm), "--tmpfs", "/dev/shm",
              "--remount-ro", "/dev", "--size", str(quotas.workspace), "--tmpfs", WORKSPACE,
-             "--chdir", WORKSPACE, "--", *program]
+             "--remount-ro", "/", "--chdir", WORKSPACE, "--", *program]
     if os.geteuid() != 0:
         return [*sandbox, *view, *inner]
     # root: the privileged bwrap binds the host's /proc and /dev, from which the second makes its own.

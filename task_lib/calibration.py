@@ -298,6 +298,7 @@ def summarize(
         "limits": dict(Counter(r.limit for r in records if r.outcome == "limit").most_common()),
         "errors": dict(Counter(_cause(r.error) for r in records if r.outcome == "error").most_common()),
         "error_attempts": [r.index for r in records if r.outcome == "error"],
+        "confinement": dict(Counter(r.isolation or "unknown" for r in records).most_common()),
         "usage": usage.to_dict(),
         "cost_usd": None if None in costs else round(float(sum(costs)), 6),
         "price_note": price_note(records[0].model if records else config.model),
@@ -368,6 +369,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {key}: " + ", ".join(f"{name} {count}" for name, count in summary[key].items()))
     if summary.get("error_attempts"):
         lines.append("  attempts ended by an error: " + ", ".join(map(str, summary["error_attempts"])))
+    unconfined = {name: count for name, count in summary.get("confinement", {}).items() if name != "bubblewrap"}
+    if unconfined:
+        lines.append("  UNCONFINED attempts (the model's code ran without the bubblewrap sandbox): "
+                     + ", ".join(f"{name} {count}" for name, count in unconfined.items()))
     u = summary["usage"]
     cost = "n/a" if summary["cost_usd"] is None else f"${summary['cost_usd']:.4f}"
     lines.append(f"  tokens: {u['input_tokens']:,} in, {u['output_tokens']:,} out, "

@@ -260,13 +260,13 @@ def child_environment(workdir: Path) -> dict[str, str]:
 
 # Inside the bubblewrap sandbox, after prlimit: copy the workspace in, run the program; with
 # keep_changes, under its own wall-clock limit ($1), then archive the workspace onto the archive pipe
-# ($2, moved to descriptor 3, which the program never sees). A copy in that fails closes it: nothing is
-# copied back.
+# ($2, moved to descriptor 3, which the program never sees), every entry made readable to its owner
+# first. A copy in that fails closes it: nothing is copied back.
 _COPY_IN = f"cp -R -P --preserve=mode,timestamps {STAGED}/. . 2>/dev/null"
 _RUN_DISCARDING = f'{_COPY_IN} || exit 125; shift 2; exec "$@"'
 _RUN_KEEPING = (f'eval "exec 3>&$2 $2>&-"; {_COPY_IN} || exec 3>&-; limit=$1; shift 2; '
                 'exec 4>&2 2>/dev/null; timeout -s KILL "$limit" "$@" 2>&4 3>&- 4>&-; status=$?; '
-                'tar -c -f - --format=gnu . >&3; exit $status')
+                'chmod -R u+rwX . 2>/dev/null; tar -c -f - --format=gnu . >&3; exit $status')
 
 
 def _limits_args(limits: SandboxLimits, processes: bool) -> list[str]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from tasks.variance_dropout.task_files import TASK
@@ -184,15 +185,35 @@ except KeyboardInterrupt:
 """
 
 
-def processes_in(directory):
-    found = []
+def python_descendants(root: int) -> set[tuple[int, str]]:
+    """(pid, start time) of the Python processes descended from `root` (the sandboxed child among them)."""
+    parents, starts, names = {}, {}, {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.readlink(f"/proc/{entry}/cwd") == str(directory):
-                found.append(int(entry))
+            head, fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
         except OSError:
             continue
+        parents[int(entry)], starts[int(entry)] = int(fields.split()[1]), fields.split()[19]
+        names[int(entry)] = head.split("(", 1)[1]
+    found = set()
+    for pid in parents:
+        ancestor = parents[pid]
+        while ancestor > 1 and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root and names[pid].startswith("python"):
+            found.add((pid, starts[pid]))
     return found
+
+
+def still_running(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    alive = set()
+    for pid, start in processes:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start:
+                alive.add((pid, start))
+        except OSError:
+            continue
+    return alive
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the sandboxed child")
@@ -202,14 +223,14 @@ def test_ctrl_c_during_a_hung_tool_call_exits_within_seconds_and_kills_the_child
                                text=True, env=cli_env())
     assert process.stdout.readline() == "running\n"
     deadline = time.monotonic() + 10
-    while not processes_in(workspace) and time.monotonic() < deadline:
+    while not (sandboxed := python_descendants(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert processes_in(workspace), "the sandboxed child never started"
+    assert sandboxed, "the sandboxed child never started"
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
     assert process.wait(timeout=30) == 130 and time.monotonic() - sent < 5
     time.sleep(0.2)
-    assert processes_in(workspace) == []
+    assert still_running(sandboxed) == set()
 
 
 def test_a_run_of_another_task_version_is_refused_in_one_line_naming_both(tmp_path, capsys, no_key):
@@ -243,3 +264,24 @@ def test_calibrate_without_out_keeps_the_run_per_task_version(tmp_path, capsys, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["run_dir"] == f"runs/offline-variance-dropout-{TASK.version}"
     assert (tmp_path / summary["run_dir"] / "run.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["attempt", "calibrate"])
+def test_a_real_model_run_without_bubblewrap_exits_2_before_any_request_unless_allowed(tmp_path, command):
+    """TASK_LIB_SANDBOX=none forces the weakest confinement; the anthropic backend (here the SDK talking
+    to the local server through ANTHROPIC_BASE_URL) is refused before its first request."""
+    from task_lib.offline import OfflineServer
+    from task_lib.offline.policy_kit import policies_for
+
+    runs = ["--runs", "1"] if command == "calibrate" else []
+    with OfflineServer(policies=policies_for(TASK)) as server:
+        env = cli_env(ANTHROPIC_API_KEY=server.api_key, ANTHROPIC_BASE_URL=server.base_url,
+                      TASK_LIB_SANDBOX="none")
+        refused = run_cli(command, "--backend", "anthropic", *runs, "--out", tmp_path / "refused", env=env)
+        assert refused.returncode == 2 and server.request_count == 0, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert "confinement 'none'" in line and "--allow-unconfined" in line and "bubblewrap" in line
+        allowed = run_cli(command, "--backend", "anthropic", *runs, "--out", tmp_path / "allowed",
+                          "--allow-unconfined", "--max-steps", "1", env=env, timeout=120)
+        assert server.request_count >= 1, allowed.stderr
+        assert "UNCONFINED" in allowed.stdout + allowed.stderr

@@ -207,3 +207,26 @@ def test_one_sandbox_at_its_process_limit_leaves_the_others_their_own(tmp_path):
     holder.join()
     first_count, other_count = int(held[0].stdout.split()[1]), int(other.stdout.split()[1])
     assert 15 <= first_count < 24 and 15 <= other_count < 24, (held[0], other)
+
+
+ODD_ENTRIES = """
+import os
+os.mkfifo("pipe")
+os.symlink("/etc/passwd", "out")
+os.symlink("kept.txt", "in")
+os.mkdir("locked")
+open("locked/inner.txt", "w").write("inner")
+os.chmod("locked", 0)
+open("kept.txt", "w").write("kept")
+os.chmod("kept.txt", 0)
+"""
+
+
+@BUBBLEWRAP
+def test_the_copy_back_keeps_plain_files_and_links_inside_only(tmp_path):
+    result = run_python(["-c", ODD_ENTRIES], tmp_path)
+    assert result.returncode == 0 and not result.workspace_note, result
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in", "kept.txt", "locked"]
+    assert (tmp_path / "in").resolve() == (tmp_path / "kept.txt").resolve()
+    assert (tmp_path / "kept.txt").read_text() == "kept"  # readable again: plain permissions
+    assert (tmp_path / "locked" / "inner.txt").read_text() == "inner"
