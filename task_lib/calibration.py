@@ -369,7 +369,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {key}: " + ", ".join(f"{name} {count}" for name, count in summary[key].items()))
     if summary.get("error_attempts"):
         lines.append("  attempts ended by an error: " + ", ".join(map(str, summary["error_attempts"])))
-    unconfined = {name: count for name, count in summary.get("confinement", {}).items() if name != "bubblewrap"}
+    confinement = summary.get("confinement", {})
+    unconfined = {name: count for name, count in confinement.items() if name != "bubblewrap"}
     if unconfined:
         lines.append("  UNCONFINED attempts (the model's code ran without the bubblewrap sandbox): "
                      + ", ".join(f"{name} {count}" for name, count in unconfined.items()))
