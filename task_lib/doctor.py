@@ -38,8 +38,8 @@ def doctor_report() -> dict:
             "limits": f"per process: {limits.memory_bytes >> 20} MiB address space, {limits.cpu_seconds} s "
                       f"CPU, {limits.file_bytes >> 20} MiB per file; per sandbox: {limits.processes} "
                       f"processes, workspace {limits.disk_bytes >> 20} MiB, /tmp {limits.tmp_bytes >> 20} "
-                      f"MiB, /dev/shm {limits.shm_bytes >> 20} MiB, {limits.wall_seconds:g} s wall clock (the defaults; "
-                      "each task sets its grader's)",
+                      f"MiB, /dev/shm {limits.shm_bytes >> 20} MiB, {limits.wall_seconds:g} s wall clock "
+                      "(the defaults; each task sets its grader's)",
             "landlock": "not used",
         }
         report["mounts"] = [m._asdict() for m in bind_table()]
