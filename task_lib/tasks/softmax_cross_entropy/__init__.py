@@ -13,17 +13,26 @@ from task_lib.task import Task
 from . import design, power
 
 
+def _stated(value: float) -> str:
+    """A tolerance as the prompt states it: 1e-5, not 1e-05."""
+    return f"{value:.0e}".replace("e-0", "e-")
+
+
 def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
     """The numbers the prompt states (the task has no parameters)."""
-    batches = " and ".join(str(size) for _, size in design.PROBE_BATCHES)
     return {
-        "n_features": design.N_FEATURES, "n_classes": design.N_CLASSES, "separation": design.SEPARATION,
-        "n_train": design.N_TRAIN, "n_heldout": design.N_HELDOUT, "epochs": design.EPOCHS, "lr": design.LR,
+        "min_features": design.PROBE_FEATURES[0], "max_features": design.PROBE_FEATURES[1],
+        "min_classes": design.PROBE_CLASSES[0], "max_classes": design.PROBE_CLASSES[1],
+        "n_features": design.N_FEATURES, "n_classes": design.N_CLASSES, "n_train": design.N_TRAIN,
+        "n_heldout": design.N_HELDOUT, "epochs": design.EPOCHS, "lr": design.LR,
         "accuracy_min": design.ACCURACY_MIN, "nll_max": design.NLL_MAX, "nll_cap": f"{design.NLL_CAP:g}",
-        "scales": " and ".join(f"{s:g}" for s in design.PROBE_SCALES), "batches": batches,
-        "n_directions": design.N_DIRECTIONS, "max_params": design.MAX_PARAMS, "step": f"{design.STEP:g}",
-        "sum_tolerance": f"{design.SUM_TOLERANCE:g}", "loss_tolerance": f"{design.LOSS_TOLERANCE:g}",
-        "gradient_tolerance": f"{design.GRADIENT_TOLERANCE:g}", "alpha": f"{power.ALPHA:g}",
+        "n_directions": design.N_DIRECTIONS, "max_params": design.MAX_PARAMS, "step": _stated(design.STEP),
+        "sum_tolerance": _stated(design.SUM_TOLERANCE), "row_tolerance": _stated(design.ROW_TOLERANCE),
+        "loss_tolerance": _stated(design.LOSS_TOLERANCE),
+        "loss_tolerance_float32": _stated(design.LOSS_TOLERANCE_FLOAT32),
+        "gradient_tolerance": _stated(design.GRADIENT_TOLERANCE),
+        "gradient_tolerance_float32": _stated(design.GRADIENT_TOLERANCE_FLOAT32),
+        "alpha": _stated(power.ALPHA),
         "grade_seconds": design.GRADE_SECONDS, "grade_memory_gib": design.GRADE_MEMORY_GIB,
     }
 

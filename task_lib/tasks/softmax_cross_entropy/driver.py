@@ -4,11 +4,12 @@ task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox,
 the one place torch is imported.
 
 Loads the candidate's `model.py` and `train.py` from the working directory, trains one model on the
-plan's training data and predicts the held-out inputs, then probes `predict_proba` and
-`training_loss` at several parameter states in float64: probabilities, loss values, loss gradients
-and the probabilities at parameters moved along the plan's directions. Everything goes back raw, as
-NumPy arrays; every statistic (NLL, accuracy, the loss identity, the gradient check) is computed by
-the grader. Nothing the candidate returns is trusted to be a tensor of the right kind.
+plan's training data and predicts the held-out inputs (whole and in chunks), then probes
+`predict_proba` and `training_loss` at each parameter state of the plan, in float32 and then in
+float64 at the same parameter values: probabilities, loss values, loss gradients and (float64) the
+probabilities at parameters moved along the plan's directions. Everything goes back raw, as NumPy
+arrays; every statistic (NLL, accuracy, the loss identity, the gradient checks) is computed by the
+grader. Nothing the candidate returns is trusted to be a tensor of the right kind.
 """
 
 
@@ -83,30 +84,49 @@ def _shift(params, direction, step):
             offset += n
 
 
-def _probe(fns, model, name, plan, inputs, outputs, progress):
-    """Probabilities, loss value and gradient, and shifted probabilities for each batch of the plan."""
-    params, count = _parameters(model, plan["max_params"])
-    for batch in plan["batches"]:
-        key = f"{name}/{batch}"
-        progress("probe " + key)
-        x = torch.from_numpy(inputs[batch + "_x"]).to(torch.float64)
-        y = torch.from_numpy(inputs[batch + "_y"]).to(torch.int64)
-        outputs[key + "/proba"] = _probabilities(fns, model, x)
-        loss = fns["training_loss"](model, x, y)
-        value = _tensor_array(loss, "training_loss")
-        if value.size != 1:
-            raise TypeError(f"training_loss returned a tensor of shape {list(value.shape)}, not a scalar")
-        outputs[key + "/loss"] = value.reshape(())
-        outputs[key + "/grad"] = _flat_gradient(loss, params, count)
-        for k, direction in enumerate(inputs["directions"]):
-            unit = direction[:count] / max(np.linalg.norm(direction[:count]), 1e-300)
-            for sign in (1, -1):
-                _shift(params, unit, sign * plan["step"])
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _probe_batch(fns, model, key, x, y, dtype, params, count, plan, inputs, outputs):
+    outputs[key + "/proba"] = _probabilities(fns, model, x)
+    loss = fns["training_loss"](model, x, y)
+    value = _tensor_array(loss, "training_loss")
+    if value.size != 1:
+        raise TypeError(f"training_loss returned a tensor of shape {list(value.shape)}, not a scalar")
+    outputs[key + "/loss"] = value.reshape(())
+    outputs[key + "/grad"] = _flat_gradient(loss, params, count)
+    if dtype != "float64":
+        return
+    for k, direction in enumerate(inputs["directions"]):
+        unit = direction[:count] / max(np.linalg.norm(direction[:count]), 1e-300)
+        for sign in (1, -1):
+            _shift(params, unit, sign * plan["step"])
+            try:
                 outputs[f"{key}/shift{k}{'+' if sign > 0 else '-'}"] = _probabilities(fns, model, x)
+            finally:
                 _shift(params, unit, -sign * plan["step"])
 
 
+def _probe(fns, model, state, dtype, plan, inputs, outputs, errors, progress):
+    """Probabilities, loss value and gradient of each batch of `state`, with torch's default dtype and
+    the inputs in `dtype`; in float64 also the probabilities at parameters shifted along each direction.
+    An exception ends its batch only (recorded under the batch's key)."""
+    params, count = _parameters(model, plan["max_params"])
+    outputs[f"{state}/n_params"] = np.array(count)
+    torch.set_default_dtype(DTYPES[dtype])
+    for batch in plan["batches"]:
+        key = f"{state}/{dtype}/{batch}"
+        progress("probe " + key)
+        x = torch.from_numpy(inputs[f"{state}/{batch}_x"]).to(DTYPES[dtype])
+        y = torch.from_numpy(inputs[f"{state}/{batch}_y"]).to(torch.int64)
+        try:
+            _probe_batch(fns, model, key, x, y, dtype, params, count, plan, inputs, outputs)
+        except Exception as exc:
+            errors[key] = describe_error(exc)
+
+
 def _train(fns, plan, inputs, outputs, progress):
+    """Train a fresh model on the float32 training data; predict the held-out inputs whole and in chunks."""
     progress("train")
     torch.manual_seed(plan["train_init_seed"])
     model = fns["Classifier"](plan["n_features"], plan["n_classes"])
@@ -114,12 +134,33 @@ def _train(fns, plan, inputs, outputs, progress):
     y = torch.from_numpy(inputs["train_y"]).to(torch.int64)
     fns["train"](model, x, y, epochs=plan["epochs"], lr=plan["lr"], seed=plan["train_seed"])
     progress("predict")
-    outputs["heldout/proba"] = _probabilities(fns, model, torch.from_numpy(inputs["heldout_x"]))
+    heldout = torch.from_numpy(inputs["heldout_x"])
+    outputs["heldout/proba"] = _probabilities(fns, model, heldout)
+    bounds = inputs["chunk_bounds"]
+    outputs["heldout/chunked"] = np.concatenate([_probabilities(fns, model, heldout[start:end])
+                                                 for start, end in zip(bounds[:-1], bounds[1:], strict=True)])
+    return model
+
+
+def _state_model(fns, plan, state, trained):
+    """The model of one probe state: the trained one, or a fresh one built under the state's default
+    dtype with its parameters scaled."""
+    if state["name"] == "trained":
+        if trained is None:
+            raise RuntimeError("training failed")
+        return trained
+    torch.set_default_dtype(DTYPES[state["build_dtype"]])
+    torch.manual_seed(state["init_seed"])
+    model = fns["Classifier"](state["n_features"], state["n_classes"])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(state["scale"])
     return model
 
 
 def drive(plan, inputs, report, outputs, progress):
-    """Load the candidate, train and predict (float32), then probe every state of `plan` (float64)."""
+    """Load the candidate, train and predict (float32), then probe every state of `plan` in float32 and
+    float64."""
     fns = _definitions(report, progress)
     if fns is None:
         return
@@ -130,20 +171,11 @@ def drive(plan, inputs, report, outputs, progress):
     except Exception as exc:
         errors["train"] = describe_error(exc)
         trained = None
-    torch.set_default_dtype(torch.float64)
     for state in plan["states"]:
         name = state["name"]
         try:
-            if name == "trained":
-                if trained is None:
-                    raise RuntimeError("training failed")
-                model = trained.double()
-            else:
-                torch.manual_seed(state["init_seed"])
-                model = fns["Classifier"](plan["n_features"], plan["n_classes"])
-                with torch.no_grad():
-                    for p in model.parameters():
-                        p.mul_(state["scale"])
-            _probe(fns, model, name, plan, inputs, outputs, progress)
+            model = _state_model(fns, plan, state, trained)
+            for dtype, cast in (("float32", model.float), ("float64", model.double)):
+                _probe(fns, cast(), name, dtype, plan, inputs, outputs, errors, progress)
         except Exception as exc:
             errors[name] = describe_error(exc)

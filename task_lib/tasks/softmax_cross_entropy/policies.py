@@ -112,8 +112,8 @@ VARIANTS: dict[str, Variant] = {
     "train_other_objective": _variant("a right training_loss, but train minimizes the bug's objective",
                                       LOGITS, SOFTMAX_OF_LOGITS, step_loss=OTHER_STEP,
                                       failure="heldout_accuracy"),
-    "constant_uniform": _variant("uniform probabilities and a constant loss log(10)", proba=UNIFORM_PROBA,
-                                 loss=UNIFORM_LOSS, failure="heldout_accuracy"),
+    "constant_uniform": _variant("uniform probabilities over 10 classes and a constant loss log(10)",
+                                 proba=UNIFORM_PROBA, loss=UNIFORM_LOSS, failure="proba_valid"),
 }
 WHY = ("The model's forward ends in softmax and CrossEntropyLoss is applied to that output; "
        "I'll change how the loss and the probabilities are computed.")

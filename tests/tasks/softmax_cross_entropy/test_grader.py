@@ -1,6 +1,7 @@
 """The grader on every variant: each correct fix passes, each wrong one fails with the check that
 catches it, the starting files fail with STARTING_FAILURE, and the grading process never imports torch."""
 
+import re
 import subprocess
 import sys
 
@@ -43,9 +44,14 @@ CAST_INPUT = ("        return self.layers(x)\n",
 TRAIN_DOUBLE = edited(REFERENCE, "train.py", TO_DOUBLE)
 ADAM = OPTIMIZER.replace("SGD", "Adam").replace("lr=lr", "lr=lr / 10")
 SCALED = "    nll = nn.CrossEntropyLoss()(model(x), y)\n    return {factor} * nll - {rest} * nll.detach()\n"
+# Requirement 4 states an outcome, not how train reaches it: a train minimizing the bug's objective
+# with Adam (which trains even through that objective's weak gradient) is correct by contract.
+BUG_WITH_ADAM = edited(REFERENCE, "train.py", (OPTIMIZER, ADAM.replace("lr=lr / 10", "lr=0.003")), (
+    STEP, "            loss = nn.CrossEntropyLoss()(torch.softmax(model(x[batch]), dim=1), y[batch])\n"))
 # Held-out variants beyond the policies': name -> (files, the check that fails them, or None: passes).
 HELD_OUT = {
     "adam": (edited(REFERENCE, "train.py", (OPTIMIZER, ADAM)), None),  # the prompt fixes no optimizer
+    "train_minimizes_the_bug_with_adam": (BUG_WITH_ADAM, None),
     "log_softmax_module_nll": (edited(loss("    return nn.NLLLoss()(model(x), y)\n"), "model.py",
                                       ("nn.Linear(hidden, n_classes),\n", "nn.Linear(hidden, n_classes),\n"
                                        "            nn.LogSoftmax(dim=1),\n"),
@@ -72,13 +78,40 @@ HELD_OUT = {
     # Cached per model and input: blind to the parameters the gradient probe moves.
     "predict_proba_cached_by_input": (edited(REFERENCE, "model.py", (PROBA, CACHE)), "loss_gradient"),
 }
-# Wrong, and passing today: train minimizes the bug's objective (softmax before CrossEntropyLoss)
-# with Adam, which trains even through that objective's weak gradient. The held-out checks see only
-# the outcome, so the prompt's "train ... by minimizing training_loss" is not checked.
-KNOWN_HOLES = {
-    "train_minimizes_the_bug_with_adam": edited(REFERENCE, "train.py", (
-        OPTIMIZER, OPTIMIZER.replace("SGD", "Adam").replace("lr=lr", "lr=0.003")), (
-        STEP, "            loss = nn.CrossEntropyLoss()(torch.softmax(model(x[batch]), dim=1), y[batch])\n")),
+FLOAT32 = "x.dtype == torch.float32"
+# The red team's probe plan, over the whole contract: near misses just off the old plan (float64 probes
+# only, batches of 64 and 5, 10 classes), each failing with certainty on the new one, and correct
+# variants the new probes must not fail. name -> (files, the check that fails them, or None: passes).
+COVERAGE = {
+    "label_smoothing_0.01_in_float32_only": (loss(
+        f"    smoothing = 0.01 if {FLOAT32} else 0.0\n"
+        "    return nn.CrossEntropyLoss(label_smoothing=smoothing)(model(x), y)\n"), "loss_identity_float32"),
+    "gradient_doubled_in_float32_only": (loss(
+        "    nll = nn.CrossEntropyLoss()(model(x), y)\n"
+        f"    return 2 * nll - nll.detach() if {FLOAT32} else nll\n"), "loss_gradient_float32"),
+    "loss_off_except_at_the_old_batch_sizes": (loss(
+        "    nll = nn.CrossEntropyLoss()(model(x), y)\n"
+        "    return nll if len(y) in (5, 64) else 1.01 * nll\n"), "loss_identity"),
+    "last_class_ignored": (loss("    z = model(x)\n"
+                                "    return nn.CrossEntropyLoss(ignore_index=z.shape[1] - 1)(z, y)\n"),
+                           "loss_identity"),
+    "proba_squeezed": (edited(REFERENCE, "model.py", (
+        PROBA, "    return torch.softmax(model(x), dim=1).squeeze()\n")), "proba_valid"),
+    "proba_in_half_precision_for_float32": (edited(REFERENCE, "model.py", (
+        PROBA, "    p = torch.softmax(model(x), dim=1)\n"
+               f"    return p.half().to(x.dtype) if {FLOAT32} else p\n")),
+        "proba_valid"),
+    "functional_log_softmax_nll_loss": (loss(
+        "    return nn.functional.nll_loss(nn.functional.log_softmax(model(x), dim=1), y)\n"), None),
+    "gathered_log_softmax": (loss(
+        "    return -torch.log_softmax(model(x), dim=1).gather(1, y[:, None]).mean()\n"), None),
+    "summed_then_divided": (loss(
+        "    return nn.CrossEntropyLoss(reduction='sum')(model(x), y) / len(y)\n"), None),
+    "loss_in_float64_whatever_the_input": (loss(
+        "    return nn.CrossEntropyLoss()(model(x).double(), y)\n"), None),
+    "proba_in_float64_whatever_the_input": (edited(REFERENCE, "model.py", (
+        PROBA, "    return torch.softmax(model(x).double(), dim=1)\n")), None),
+    "wider_hidden_layer": (edited(REFERENCE, "model.py", ("hidden=64", "hidden=128")), None),
 }
 
 
@@ -87,7 +120,7 @@ def grades(tmp_path_factory):
     workspaces = {name: {"model.py": v.model, "train.py": v.train} for name, v in variants().items()}
     workspaces["starting"] = {}
     workspaces["reference"] = REFERENCE
-    workspaces |= {name: files for name, (files, _) in HELD_OUT.items()} | KNOWN_HOLES
+    workspaces |= {name: files for name, (files, _) in (HELD_OUT | COVERAGE).items()}
     return grade_all(tmp_path_factory.mktemp("variants"), workspaces, seed=20_261_201)
 
 
@@ -103,22 +136,16 @@ def test_every_wrong_fix_fails_on_the_check_that_catches_it(grades, name):
     assert (result.passed, result.failure) == (False, variants()[name].expected_failure), result.message
 
 
-@pytest.mark.parametrize("name", list(HELD_OUT))
+@pytest.mark.parametrize("name", list(HELD_OUT | COVERAGE))
 def test_each_held_out_variant_ends_as_declared(grades, name):
     result = grades[name]
-    expected = HELD_OUT[name][1]
+    expected = (HELD_OUT | COVERAGE)[name][1]
     assert (result.passed, result.failure) == (expected is None, expected), result.message
-
-
-@pytest.mark.xfail(strict=True, reason="known hole: train is graded by its outcome only")
-@pytest.mark.parametrize("name", list(KNOWN_HOLES))
-def test_a_train_minimizing_another_objective_fails(grades, name):
-    assert not grades[name].passed, grades[name].message
 
 
 def test_the_reference_passes_every_check_and_the_starting_files_fail_as_declared(grades):
     reference, starting = grades["reference"], grades["starting"]
-    assert reference.passed and len(reference.checks) == 6
+    assert reference.passed and len(reference.checks) == 10
     assert starting.failure == POLICIES.STARTING_FAILURE
 
 
@@ -141,6 +168,20 @@ def test_every_check_is_announced_by_a_sentence_of_the_prompt(grades):
     clauses = TASK.module("checks").CLAUSES
     for check in grades["reference"].checks:
         assert " ".join(clauses[check.name].split()) in prompt, check.name
+
+
+def test_every_requirement_sentence_is_the_clause_of_a_check():
+    prompt = TASK.prompt()
+    requirements = prompt[prompt.index("\n1. "):prompt.index("## How it is graded")]
+    text = re.sub(r"(^| )\d\. ", " ", " ".join(requirements.split())).strip()
+    sentences = re.split(r"(?<=\.)\s+(?=[A-Z`])", text)
+    clauses = [" ".join(clause.split()) for clause in TASK.module("checks").CLAUSES.values()]
+    assert len(sentences) == 6
+    assert [s for s in sentences if not any(s.startswith(clause) for clause in clauses)] == []
+
+
+def test_the_prompt_states_the_contract_in_at_most_400_words():
+    assert len(TASK.prompt().split()) <= 400
 
 
 GRADE_AND_LIST_MODULES = """

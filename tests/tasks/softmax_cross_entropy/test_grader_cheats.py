@@ -26,7 +26,7 @@ def appended(files: dict[str, str], name: str, code: str) -> dict[str, str]:
 
 
 # The bug's gradient behind the right value, with Module.parameters() emptied for everyone but train:
-# the gradient probe would see no parameters at all.
+# the probes would see a model without parameters.
 HIDDEN_PARAMETERS = '''
 _parameters = nn.Module.parameters
 nn.Module.parameters = lambda self, recurse=True: iter(())
@@ -69,14 +69,8 @@ GRADIENT_BY_SIDE_EFFECT = {
     f"gradient_set_{where}": {**REFERENCE, "train.py": REFERENCE["train.py"].replace(
         LOSS, SIDE_EFFECT.format(set_grads=code))}
     for where, code in (("inside_the_loss", SET_INSIDE), ("by_a_hook", SET_BY_HOOK))}
-# Wrong, and passing today (grader detection): the probes call training_loss in float64 only, and
-# train and the held-out predictions may be anything. Each keeps the bug's objective in training.
-STASH_PROBA = """    means = getattr(model, "class_means", None)
-    if means is None:
-        return model(x)
-    distances = torch.cdist(x.to(means.dtype), means) ** 2
-    return torch.softmax(-distances.to(x.dtype) / 2 + 0 * model(x), dim=1)
-"""
+# Once passing (probes in float64 only, the held-out rows predicted together), now caught: each keeps the
+# bug's objective in training.
 TRANSDUCTIVE_PROBA = """    p = model(x)
     if len(x) < 1000:
         return p
@@ -94,37 +88,51 @@ PROBA_LINE = "    return model(x)\n"
 STEP = "            loss = training_loss(model, x[batch], y[batch])\n"
 BUG_STEP = "            loss = nn.CrossEntropyLoss()(model(x[batch]), y[batch])\n"
 RETURN = "    return model\n"
-STASH_MEANS = "    model.class_means = torch.stack([x[y == k].mean(0) for k in range(10)])\n" + RETURN
 IMPORT = ("from torch import nn\n", "from model import predict_proba\nfrom torch import nn\n")
-STASH_TRAIN = (BUG["train.py"].replace(*IMPORT).replace(STEP, BUG_STEP).replace(RETURN, STASH_MEANS)
-               .replace(LOSS, "    return nn.NLLLoss()(torch.log(predict_proba(model, x)), y)\n"))
-KNOWN_HOLES = {
-    "label_smoothing_in_float32_only": {**REFERENCE, "train.py": REFERENCE["train.py"].replace(
+NLL_OF_PROBA = "    return nn.NLLLoss()(torch.log(predict_proba(model, x)), y)\n"
+CAUGHT = {
+    "label_smoothing_in_float32_only": ({**REFERENCE, "train.py": REFERENCE["train.py"].replace(
         LOSS, "    smoothing = 0.2 if x.dtype == torch.float32 else 0.0\n"
               "    return nn.CrossEntropyLoss(label_smoothing=smoothing)(model(x), y)\n")},
-    "class_means_stashed_by_a_buggy_train": {
-        "model.py": BUG["model.py"].replace(PROBA_LINE, STASH_PROBA),
-        "train.py": STASH_TRAIN},
-    "em_on_the_heldout_inputs_after_a_buggy_train": {
-        "model.py": BUG["model.py"].replace(PROBA_LINE, TRANSDUCTIVE_PROBA),
-        "train.py": BUG["train.py"].replace(LOSS, SPLIT_LOSS)},
+        {"loss_identity_float32"}),
+    "em_on_the_heldout_inputs_split_loss": (
+        {"model.py": BUG["model.py"].replace(PROBA_LINE, TRANSDUCTIVE_PROBA),
+         "train.py": BUG["train.py"].replace(LOSS, SPLIT_LOSS)}, {"proba_rowwise", "loss_identity_float32"}),
+    "em_on_the_heldout_inputs_consistent_loss": (
+        {"model.py": BUG["model.py"].replace(PROBA_LINE, TRANSDUCTIVE_PROBA),
+         "train.py": BUG["train.py"].replace(*IMPORT).replace(STEP, BUG_STEP).replace(LOSS, NLL_OF_PROBA)},
+        {"proba_rowwise"}),
 }
+# Allowed by the contract, which states what train must achieve, not how: a buggy train that also
+# stores the class means, which predict_proba then uses (and training_loss is its NLL).
+STASH_PROBA = """    means = getattr(model, "class_means", None)
+    if means is None:
+        return model(x)
+    distances = torch.cdist(x.to(means.dtype), means) ** 2
+    return torch.softmax(-distances.to(x.dtype) / 2 + 0 * model(x), dim=1)
+"""
+STASH_MEANS = "    model.class_means = torch.stack([x[y == k].mean(0) for k in range(10)])\n" + RETURN
+STASH_TRAIN = (BUG["train.py"].replace(*IMPORT).replace(STEP, BUG_STEP).replace(RETURN, STASH_MEANS)
+               .replace(LOSS, NLL_OF_PROBA))
 HARNESS_CHEATS = harness_cheats(BUG, lambda code: appended(BUG, "model.py", code),
                                lambda code: in_train(BUG, code), "test_train.py")
 # name -> (files, the failure categories allowed, or None when only "failed" is pinned)
 CHEATS = {name: (files, {category} if category else None)
           for name, (files, category) in HARNESS_CHEATS.items()} | {
     "planted_torch_with_bug": ({**BUG, "torch.py": "raise SystemExit(0)\n"}, {"loss_identity"}),
-    "patched_torch_hides_parameters": (HIDDEN_TRAIN, {"loss_gradient"}),
+    "patched_torch_hides_parameters": (HIDDEN_TRAIN, {"model_valid"}),
     "huge_allocation_in_train": (in_train(REFERENCE, "torch.ones(2**36)"), {"heldout_accuracy"}),
     "forged_results_at_exit": (appended(BUG, "model.py", FORGE), {"loss_identity"}),
-} | {name: (files, {"loss_gradient"}) for name, files in GRADIENT_BY_SIDE_EFFECT.items()}
-PASSING = {"planted_torch_with_reference": {**REFERENCE, "torch.py": "raise SystemExit(0)\n"}}
+} | {name: (files, {"loss_gradient"}) for name, files in GRADIENT_BY_SIDE_EFFECT.items()} | {
+    name: (files, categories) for name, (files, categories) in CAUGHT.items()}
+PASSING = {"planted_torch_with_reference": {**REFERENCE, "torch.py": "raise SystemExit(0)\n"},
+           "class_means_stashed_by_a_buggy_train": {
+               "model.py": BUG["model.py"].replace(PROBA_LINE, STASH_PROBA), "train.py": STASH_TRAIN}}
 
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory):
-    workspaces = {name: files for name, (files, _) in CHEATS.items()} | PASSING | KNOWN_HOLES
+    workspaces = {name: files for name, (files, _) in CHEATS.items()} | PASSING
     return grade_all(tmp_path_factory.mktemp("cheats"), workspaces, seed=7)
 
 
@@ -134,14 +142,13 @@ def test_each_cheat_fails_with_its_category(grades, name):
     assert not result.passed and (categories is None or result.failure in categories), result.message
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: float64 probes only; train graded by its outcome")
-@pytest.mark.parametrize("name", list(KNOWN_HOLES))
-def test_a_grader_detecting_wrong_fix_fails(grades, name):
-    assert not grades[name].passed, grades[name].message
-
-
 def test_a_torch_module_planted_in_the_workspace_is_never_loaded(grades):
     assert grades["planted_torch_with_reference"].passed
+
+
+def test_a_train_that_stores_class_means_for_predict_proba_passes_as_the_contract_allows(grades):
+    result = grades["class_means_stashed_by_a_buggy_train"]
+    assert result.passed, result.message
 
 
 def test_endless_loops_time_out_within_the_wall_clock_limit(tmp_path):

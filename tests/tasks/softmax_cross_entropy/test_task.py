@@ -1,6 +1,8 @@
 """The softmax-cross-entropy task value: availability without torch, the prompt's numbers, the
 starting files' bug, torch importable under the task's own grade limits."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -21,11 +23,20 @@ def test_the_task_is_registered_and_unavailable_without_torch_with_the_install_c
 
 @pytest.mark.parametrize("number", [f"{design.N_HELDOUT:,}", f"{design.N_TRAIN:,}", f"epochs={design.EPOCHS}",
                                     f"lr={design.LR}", f"at least {design.ACCURACY_MIN}",
-                                    f"at most {design.NLL_MAX}", f"within {design.LOSS_TOLERANCE:g}",
-                                    f"at most {design.GRADIENT_TOLERANCE:g}", f"h = {design.STEP:g}",
-                                    f"{design.GRADE_SECONDS} s", f"{design.GRADE_MEMORY_GIB} GiB"])
+                                    f"at most {design.NLL_MAX}", f"1 to {design.MAX_PARAMS:,} parameters",
+                                    "within 1e-5", "within 1e-4", "within 1e-6 ×", "1e-4 × max(1, that mean)",
+                                    "within 1e-5 ×", "within 1e-3 ×", "(step 1e-7)",
+                                    f"{design.GRADE_SECONDS} s", f"{design.GRADE_MEMORY_GIB} GiB",
+                                    f"{design.PROBE_FEATURES[0]} ≤ n_features ≤ {design.PROBE_FEATURES[1]}",
+                                    f"{design.PROBE_CLASSES[0]} ≤ n_classes ≤ {design.PROBE_CLASSES[1]}"])
 def test_prompt_states_the_numbers_of_the_design(number):
     assert number in PROMPT
+
+
+def test_prompt_states_the_tolerances_of_the_design():
+    stated = {float(m) for m in re.findall(r"\b(1e-\d+)\b", PROMPT)}
+    assert {design.SUM_TOLERANCE, design.ROW_TOLERANCE, design.LOSS_TOLERANCE, design.LOSS_TOLERANCE_FLOAT32,
+            design.GRADIENT_TOLERANCE, design.GRADIENT_TOLERANCE_FLOAT32, design.STEP, power.ALPHA} <= stated
 
 
 def test_prompt_does_not_give_the_fix_away():
