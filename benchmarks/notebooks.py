@@ -1,7 +1,8 @@
 """Notebooks: headless execution time of each course notebook under notebooks/ (every registered
 task's folder, then the harness's; those of a task whose packages are missing are skipped, and named),
 run by task_lib.notebook_runner in a fresh kernel each, with its default parameters except the path
-ones, which go to a temporary directory; and, for scale, the time of a notebook holding one trivial
+ones, which go to a temporary directory, next to the notebook's cell budget (metadata.task_lib.cell_timeout,
+which bounds every cell of a headless run); and, for scale, the time of a notebook holding one trivial
 cell."""
 
 import tempfile
@@ -13,6 +14,7 @@ from _common import REPO, machine, parser, table
 
 from task_lib.notebook_runner import (
     PARAMETERS_TAG,
+    cell_timeout,
     find_notebooks,
     parameter_names,
     parameters_cell_index,
@@ -21,7 +23,6 @@ from task_lib.notebook_runner import (
 from task_lib.registry import all_tasks
 
 PATH_PARAMETERS = ("FIGURES_DIR", "RUN_DIR", "OUT_DIR")  # never the repository's figures/ or runs/
-TIMEOUT_SECONDS = 1800
 
 
 def trivial_notebook(path: Path) -> Path:
@@ -40,11 +41,11 @@ def path_overrides(notebook: Path, tmp: Path) -> dict[str, str]:
 
 def timed_run(notebook: Path, tmp: Path, label: str = "") -> list:
     overrides = path_overrides(notebook, tmp)
-    nb_cells = len(nbformat.read(notebook, as_version=4).cells)
+    nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
     name = f"{notebook.parent.name}/{notebook.name}"
-    run_notebook(notebook, overrides, output_path=tmp / name, timeout=TIMEOUT_SECONDS)
-    return [label or name, nb_cells, f"{time.perf_counter() - start:.1f} s",
+    run_notebook(notebook, overrides, output_path=tmp / name)
+    return [label or name, len(nb.cells), f"{time.perf_counter() - start:.1f} s", f"{cell_timeout(nb)} s",
             ", ".join(sorted(overrides)) or "none"]
 
 
@@ -67,7 +68,7 @@ def main() -> None:
                           "a trivial notebook (kernel start, one print)")]
         rows += [timed_run(notebook, tmp / notebook.stem) for notebook in notebooks]
     print(f"# Notebooks ({machine()}; one fresh kernel per notebook, executed in order)\n")
-    table(["notebook", "cells", "wall", "parameters sent to a temporary directory"], rows)
+    table(["notebook", "cells", "wall", "cell budget", "parameters sent to a temporary directory"], rows)
     for reason in skipped:
         print(f"Not run: {reason}.\n")
 

@@ -466,8 +466,14 @@ error. VALUE is read as a Python literal when it is one (-p RUNS=10, -p TOLERANC
 -p 'P_VALUES=(0.3, 0.9)', -p 'BACKEND="offline"'), else as a string (-p BACKEND=offline). An
 override equal to the notebook's own default is left out, so it adds no cell.
 
-Exit codes: 0 every notebook ran; 1 a cell failed (the executed notebook, error included, is
-written where it would have gone, and later notebooks are not run); 2 bad usage.
+Every run is bounded: a cell may run for its notebook's budget (metadata.task_lib.cell_timeout, a
+few times what the cell takes; --timeout sets one for all). A stall (a cell past its budget, a dead
+kernel, a kernel that never began a request) prints one line naming the notebook and the cell. A
+request the kernel never began (a message lost between client and kernel) gets one retry with a fresh
+kernel, announced.
+
+Exit codes: 0 every notebook ran; 1 a cell failed or stalled (the executed notebook, error included,
+is written where it would have gone, and later notebooks are not run); 2 bad usage.
 """
 
 
@@ -507,6 +513,21 @@ def notebook_overrides(path: Path, overrides: dict) -> tuple[dict, set[str]]:
     return applied, set(defaults)
 
 
+def run_notebook_with_a_retry(path: Path, parameters: dict, target: Path, timeout: int | None) -> None:
+    """Run the notebook at `path` into `target`; when its kernel never began a request (a message lost
+    between client and kernel), say so and run it once more with a fresh kernel. A second stall, or
+    any other, raises NotebookStalled."""
+    from task_lib.notebook_runner import NotebookStalled, run_notebook
+
+    try:
+        run_notebook(path, parameters, output_path=target, timeout=timeout)
+    except NotebookStalled as exc:
+        if not exc.fresh_kernel_helps:
+            raise
+        print(f"  stalled: {exc}; running it once more with a fresh kernel", flush=True)
+        run_notebook(path, parameters, output_path=target, timeout=timeout)
+
+
 def cmd_notebooks(args: argparse.Namespace) -> int:
     import time
 
@@ -514,9 +535,9 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
     from task_lib.notebook_runner import (
         HARNESS_FOLDER,
+        NotebookStalled,
         find_notebooks,
         parse_parameter_overrides,
-        run_notebook,
     )
 
     notebooks = find_notebooks(args.notebooks_dir)
@@ -550,11 +571,15 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
         print(name + (f" ({shown})" if shown else "") + " ...", flush=True)
         started = time.monotonic()
         try:
-            run_notebook(path, applied, output_path=target, timeout=args.timeout)
+            run_notebook_with_a_retry(path, applied, target, args.timeout)
         except CellExecutionError as exc:
             error = str(exc).strip().splitlines()
             print(f"error: {path.name} failed after {time.monotonic() - started:.1f} s: "
                   f"{error[-1] if error else exc}; the executed notebook is in {target}", file=sys.stderr)
+            return EXIT_FAILED
+        except NotebookStalled as exc:
+            print(f"error: {name} stalled after {time.monotonic() - started:.1f} s: {exc}; the partial "
+                  f"notebook is in {target}", file=sys.stderr)
             return EXIT_FAILED
         print(f"{path.name}: {time.monotonic() - started:.1f} s -> {target}", flush=True)
         if applied and output_dir is None:
@@ -579,8 +604,9 @@ def add_notebooks_command(commands) -> None:
                            help="write the executed notebooks here instead of in place")
     notebooks.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"),
                            help="where the notebooks are (default: notebooks)")
-    notebooks.add_argument("--timeout", type=positive_int_arg, default=1800,
-                           help="seconds one cell may run (default: 1800)")
+    notebooks.add_argument("--timeout", type=positive_int_arg, default=None,
+                           help="seconds one cell may run (default: each notebook's own budget, "
+                           "metadata.task_lib.cell_timeout)")
     notebooks.set_defaults(handler=cmd_notebooks)
 
 

@@ -4,6 +4,10 @@ Contract: a notebook has one code cell tagged ``parameters`` holding plain liter
 Overrides go into a new cell tagged ``injected-parameters`` right after it, so they win over the
 defaults while every cell below still sees them. The executed notebook is written even when a cell
 fails, so the failure leaves evidence.
+
+Every run is bounded: a cell may run for its notebook's budget (``cell_timeout``), and a kernel that
+dies or stops answering ends the run with one line naming the notebook and the cell
+(``NotebookStalled``) instead of a wait.
 """
 
 from __future__ import annotations
@@ -223,23 +227,95 @@ def _kernel_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "MPLBACKEND"}
 
 
+BUDGET_METADATA = "task_lib"
+DEFAULT_CELL_TIMEOUT = 120
+
+
+def cell_timeout(nb: NotebookNode) -> int:
+    """Seconds one cell of ``nb`` may run: ``metadata.task_lib.cell_timeout`` (a few times the slowest
+    cell of a clean run, set in the committed notebook), else ``DEFAULT_CELL_TIMEOUT``."""
+    return int(nb.metadata.get(BUDGET_METADATA, {}).get("cell_timeout", DEFAULT_CELL_TIMEOUT))
+
+
+class NotebookStalled(Exception):
+    """A notebook's run ended without a cell's reply: the kernel died, never began a request, or a cell
+    ran past its budget. ``str()`` is one line naming the notebook and the cell. ``fresh_kernel_helps``
+    is True when the kernel never answered a request it was sent (a message lost between client and
+    kernel): the same run with a fresh kernel is then the remedy; a cell that ran too long or killed its
+    kernel would do it again."""
+
+    def __init__(self, message: str, fresh_kernel_helps: bool) -> None:
+        super().__init__(message)
+        self.fresh_kernel_helps = fresh_kernel_helps
+
+
+def _cell_label(nb: NotebookNode, index: int | None) -> str:
+    """How a stall message names a cell: its index and first line, or the kernel's start-up."""
+    if index is None:
+        return "before the first cell (the kernel's start-up handshake)"
+    first_line = next((line for line in nb.cells[index].source.splitlines() if line.strip()), "")
+    return f"cell {index} ({first_line[:60]!r})"
+
+
+def _bounded_client_class() -> type:
+    """nbclient's NotebookClient, noting which cell runs and whether the kernel has begun it, so that
+    a stall can say where it happened and whether a request was lost; a timeout before the first cell
+    (waiting on the kernel's ``kernel_info`` reply) raises ``CellTimeoutError`` like a cell's."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+
+    class BoundedNotebookClient(NotebookClient):
+        running_cell: int | None = None
+        cell_begun = False
+
+        def process_message(self, msg: dict, cell: NotebookNode, cell_index: int) -> Any:
+            if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "busy":
+                self.cell_begun = True
+            return super().process_message(msg, cell, cell_index)
+
+        async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> None:
+            if cell is None:
+                raise CellTimeoutError(f"no kernel_info reply in {timeout} s")
+            return await super()._async_handle_timeout(timeout, cell)
+
+    return BoundedNotebookClient
+
+
+def _stall(where: str, error: Exception, cell_begun: bool, budget: int) -> NotebookStalled:
+    """The ``NotebookStalled`` for nbclient's ``error`` at ``where`` (the notebook and the cell)."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    if isinstance(error, DeadKernelError):
+        return NotebookStalled(f"{where}: the kernel died", fresh_kernel_helps=False)
+    if cell_begun:
+        return NotebookStalled(f"{where} ran past its budget of {budget} s (raise the notebook's "
+                               f"metadata.{BUDGET_METADATA}.cell_timeout if it needs longer)",
+                               fresh_kernel_helps=False)
+    if isinstance(error, CellTimeoutError):
+        return NotebookStalled(f"{where}: the kernel never began it in {budget} s (a request lost "
+                               "between client and kernel)", fresh_kernel_helps=True)
+    return NotebookStalled(f"{where}: {error}", fresh_kernel_helps=True)
+
+
 def run_notebook(
     path: Path | str,
     parameters: Mapping[str, Any] | None = None,
     output_path: Path | str | None = None,
-    timeout: int = 300,
+    timeout: int | None = None,
     cwd: Path | str | None = None,
 ) -> NotebookNode:
     """Execute the notebook at ``path`` with ``parameters`` overriding its parameters cell.
 
     The kernel runs this Python interpreter in ``cwd`` (default: the notebook's directory), without
-    ``MPLBACKEND`` so that inline figures are captured.
+    ``MPLBACKEND`` so that inline figures are captured. A cell may run ``timeout`` seconds (default:
+    the notebook's ``cell_timeout``), the kernel start-up as long; a kernel that dies, stops answering
+    or overruns raises ``NotebookStalled``.
     The executed notebook is written to ``output_path`` (default: ``path``, in place) even when a
-    cell fails; the cell error (nbclient's ``CellExecutionError``) is then re-raised. Saved widget
-    state gets stable model ids (``stabilize_widget_ids``), so that a rerun does not churn it.
+    cell fails or stalls; a cell error (nbclient's ``CellExecutionError``) is then re-raised. Saved
+    widget state gets stable model ids (``stabilize_widget_ids``), so that a rerun does not churn it.
     """
     import nbformat
-    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -250,17 +326,29 @@ def run_notebook(
             cell.outputs = []
             cell.execution_count = None
     working_dir = Path(cwd) if cwd is not None else path.parent
-    client = NotebookClient(
+    budget = timeout if timeout is not None else cell_timeout(nb)
+
+    def note_cell(cell: NotebookNode, cell_index: int) -> None:
+        client.running_cell, client.cell_begun = cell_index, False
+
+    client = _bounded_client_class()(
         nb,
-        timeout=timeout,
+        timeout=budget,
+        startup_timeout=budget,
         kernel_name=KERNEL_NAME,
         kernel_manager_class=_this_python_kernel_manager(),
         record_timing=False,
+        on_cell_execute=note_cell,
         resources={"metadata": {"path": str(working_dir.resolve())}},
     )
     target = Path(output_path) if output_path is not None else path
     try:
         client.execute(env=_kernel_environment())
+    except (CellTimeoutError, DeadKernelError, RuntimeError) as error:
+        if type(error) is RuntimeError and client.running_cell is not None:
+            raise  # not a stall but a bug (ours or nbclient's): its traceback is the report
+        raise _stall(f"{path.name}: {_cell_label(nb, client.running_cell)}", error, client.cell_begun,
+                     budget) from error
     finally:
         stabilize_widget_ids(nb)
         target.parent.mkdir(parents=True, exist_ok=True)
