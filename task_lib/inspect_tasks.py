@@ -42,6 +42,7 @@ from inspect_ai.util import LimitExceededError
 from task_lib import registry
 from task_lib.agent import AttemptRecord, decide_outcome, grade_saved, system_prompt
 from task_lib.inspect_tools import pack_tools, sample_workspace
+from task_lib.sandbox import isolation
 
 SANDBOXES = ("local", "docker")
 DOCKER_DIR = Path(__file__).with_name("inspect")
@@ -75,14 +76,28 @@ def sandbox_spec(task_name: str, sandbox: str) -> str | tuple[str, str]:
     return "docker", str(path)
 
 
-def pack_task(name: str, sandbox: str = "local", **params: Any) -> Task:
+def required_confinement(allow_unconfined: bool) -> str:
+    """The pack's confinement, which grades every sample here (and runs the tools in the `local`
+    sandbox): ValueError, before any model call, when it is weaker than bubblewrap and
+    `allow_unconfined` is not set."""
+    mechanism = isolation().mechanism
+    if mechanism != "bubblewrap" and not allow_unconfined:
+        raise ValueError(f"refusing to grade a model's code with confinement '{mechanism}' "
+                         f"({isolation().weaker_because}): install bubblewrap (Debian: apt-get install "
+                         "bubblewrap); -T allow_unconfined=true runs it anyway")
+    return mechanism
+
+
+def pack_task(name: str, sandbox: str = "local", allow_unconfined: bool = False, **params: Any) -> Task:
     """The Inspect task of the pack's task `name`, at `params` (its defaults, overridden), in
-    `sandbox`. ValueError when `name` is not registered here or a parameter is wrong."""
+    `sandbox`. ValueError when `name` is not registered here, a parameter is wrong, or the pack's
+    sandbox does not confine here (see `required_confinement`)."""
     try:
         pack = registry.get_task(name)
     except registry.UnknownTask as exc:
         raise ValueError(f"Inspect task {underscored(name)}: {exc} (register it in task_lib/registry.py)") \
             from None
+    confinement = required_confinement(allow_unconfined)
     pack.check_available()
     resolved = pack.resolve_params(params)
     limits = pack.agent_limits
@@ -106,6 +121,7 @@ def pack_task(name: str, sandbox: str = "local", **params: Any) -> Task:
         name=underscored(name),
         version=pack.version,
         metadata={"task": pack.name, "task_version": pack.version, "params": resolved,
+                  "confinement": confinement,
                   "limits": {"max_steps": limits.max_steps, "max_total_tokens": limits.max_total_tokens,
                              "max_tokens_per_response": limits.max_tokens_per_response}},
     )
@@ -237,28 +253,28 @@ def pack_grader(task_name: str, params: dict[str, float]):
 
 
 @task
-def variance_dropout(sandbox: str = "local", **params: Any) -> Task:
+def variance_dropout(sandbox: str = "local", allow_unconfined: bool = False, **params: Any) -> Task:
     """Task variance-dropout on Inspect AI (`-T sandbox=docker`, `-T tolerance=0.2`)."""
-    return pack_task("variance-dropout", sandbox, **params)
+    return pack_task("variance-dropout", sandbox, allow_unconfined, **params)
 
 
 @task
-def dropout_from_scratch(sandbox: str = "local", **params: Any) -> Task:
+def dropout_from_scratch(sandbox: str = "local", allow_unconfined: bool = False, **params: Any) -> Task:
     """Task dropout-from-scratch on Inspect AI."""
-    return pack_task("dropout-from-scratch", sandbox, **params)
+    return pack_task("dropout-from-scratch", sandbox, allow_unconfined, **params)
 
 
 @task
-def softmax_cross_entropy(sandbox: str = "local", **params: Any) -> Task:
+def softmax_cross_entropy(sandbox: str = "local", allow_unconfined: bool = False, **params: Any) -> Task:
     """Task softmax-cross-entropy on Inspect AI."""
-    return pack_task("softmax-cross-entropy", sandbox, **params)
+    return pack_task("softmax-cross-entropy", sandbox, allow_unconfined, **params)
 
 
 def _inspect_task(name: str) -> Any:
     """A registered Inspect task for the pack's task `name`."""
 
-    def run(sandbox: str = "local", **params: Any) -> Task:
-        return pack_task(name, sandbox, **params)
+    def run(sandbox: str = "local", allow_unconfined: bool = False, **params: Any) -> Task:
+        return pack_task(name, sandbox, allow_unconfined, **params)
 
     run.__doc__ = f"Task {name} on Inspect AI."
     return task(name=underscored(name))(run)

@@ -23,6 +23,7 @@ from task_lib.cli import main  # noqa: E402
 from task_lib.inspect_log import log_records, log_summary, read_log  # noqa: E402
 from task_lib.inspect_tools import pack_tools  # noqa: E402
 from task_lib.offline import policies_for  # noqa: E402
+from task_lib.sandbox import isolation  # noqa: E402
 from task_lib.stats import wilson_interval  # noqa: E402
 from task_lib.tools import tool_schemas  # noqa: E402
 
@@ -203,3 +204,18 @@ def test_summarize_inspect_refuses_a_file_that_is_not_a_log(tmp_path, capsys):
     bad.write_text("{}")
     assert main(["summarize-inspect", str(bad)]) == 2
     assert "not a readable Inspect log" in capsys.readouterr().err
+
+
+def test_a_task_refuses_to_start_without_bubblewrap_unless_allowed(monkeypatch):
+    """The pack grades every sample on this machine: with a weaker confinement (forced here with
+    TASK_LIB_SANDBOX=none) a task is refused when it is built, before any model call."""
+    monkeypatch.setenv("TASK_LIB_SANDBOX", "none")
+    isolation.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="confinement 'none'.*allow_unconfined=true"):
+            inspect_tasks.variance_dropout()
+        allowed = inspect_tasks.variance_dropout(allow_unconfined=True)
+        assert allowed.metadata["confinement"] == "none"
+    finally:
+        monkeypatch.delenv("TASK_LIB_SANDBOX")
+        isolation.cache_clear()
