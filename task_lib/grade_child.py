@@ -12,22 +12,26 @@ harness's state. Everything below runs before the candidate is imported:
 - the results go on the write end of a pipe the child inherited; fd 1 points to an anonymous file
   (the candidate's prints are dropped) and fd 0 to /dev/null, as in an ordinary `run_tests` run.
   Every record the child sends (`<key> <kind> <length>\n` and that many bytes) starts with the key,
-  which lives only in a local of the running harness frame, so bytes written by the candidate (it can
-  guess the descriptor number) are recognised and the grade fails, and nothing it leaves running can
-  read, seek to or overwrite a record once sent. Before every write the child checks that the
+  which lives only in a local of the running harness frame, so bytes a candidate writes there without
+  first digging the key out of this process's memory (it can guess the descriptor number) are
+  recognised and the grade fails; nothing it leaves running can read, seek to or overwrite a record
+  once sent. Like the hook below, this catches careless forgeries, not a determined one. Before every write the child checks that the
   descriptor still refers to the pipe it inherited (a candidate that put a pipe of its own at that
   number would read the records, key included): if not, it stops and the grade fails;
-- a PEP 578 audit hook blocks what would reach the harness's frames, objects or descriptors: frame
-  access (`sys._getframe`, except by the few standard-library readers that hand back only text or a
-  module name, such as `traceback.format_stack`, which torch calls whenever it is seeded;
-  traceback/generator frames), tracing and profiling, `gc` walks, `ctypes`,
-  new audit hooks, signal handlers (which receive frames), symlinks, `/proc` and `/dev/fd`, and
-  starting processes.
+- a PEP 578 audit hook refuses the obvious ways to the harness's frames, objects and descriptors (frame
+  access, except by the few standard-library readers that hand back only text or a module name, such
+  as `traceback.format_stack`, which torch calls whenever it is seeded; tracing and profiling, `gc`
+  walks, `ctypes`, new audit hooks, signal handlers, symlinks, `/proc` and `/dev/fd`, starting
+  processes). It is a tripwire, not a boundary: audit hooks are not a security mechanism (PEP 578),
+  and the candidate runs in this very process, so it can reach anything here by other routes (raw
+  memory through NumPy, `_posixsubprocess`, `dir_fd` opens). What confines the candidate is the
+  kernel (task_lib/sandbox.py); what keeps the verdict right is that the grader computes every
+  statistic from the raw arrays, so whatever this process sends is the candidate's behaviour.
 
 The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the
 calls; the child sends the report (plain data as JSON) and every output array (its layout, then its
 raw bytes), computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
-README.md's grader section names what this cannot stop.
+docs/grader.md names what this cannot stop.
 """
 
 import sys as _sys
