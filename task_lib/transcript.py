@@ -29,7 +29,7 @@ class Transcript:
         self.on_event = on_event
         self._start = time.monotonic()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", encoding="utf-8")
+        self._file = open(path, "w", encoding="utf-8", errors="backslashreplace")
 
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Write one event and return it."""

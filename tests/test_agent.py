@@ -261,3 +261,15 @@ def test_code_the_model_runs_cannot_see_the_harness_api_key(tmp_path):
     tool_results = [e for e in events if e["kind"] == "tool_result"]
     assert "environ" in json.dumps(tool_results[0])  # the snooping code ran
     assert secret not in (tmp_path / "run" / TRANSCRIPT_FILE).read_text()
+
+
+def test_a_transcript_keeps_a_lone_surrogate_the_model_sent(tmp_path):
+    """Valid JSON can carry a lone surrogate ("\\udcff") that strict UTF-8 cannot write: the transcript
+    escapes it instead of failing the attempt, and reads it back as sent."""
+    from task_lib.transcript import Transcript, read_transcript
+
+    transcript = Transcript(tmp_path / "transcript.jsonl")
+    transcript.record("tool_call", name="write_file", input={"path": "odd\udcff.py"})
+    transcript.close()
+    [event] = read_transcript(tmp_path / "transcript.jsonl")
+    assert event["input"] == {"path": "odd\udcff.py"}
