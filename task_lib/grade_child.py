@@ -15,9 +15,10 @@ harness's state. Everything below runs before the candidate is imported:
   which lives only in a local of the running harness frame, so bytes a candidate writes there without
   first digging the key out of this process's memory (it can guess the descriptor number) are
   recognised and the grade fails; nothing it leaves running can read, seek to or overwrite a record
-  once sent. Like the hook below, this catches careless forgeries, not a determined one. Before every write the child checks that the
-  descriptor still refers to the pipe it inherited (a candidate that put a pipe of its own at that
-  number would read the records, key included): if not, it stops and the grade fails;
+  once sent. Before every write the child checks that the descriptor still refers to the pipe it
+  inherited (a candidate that put a pipe of its own at that number would read the records, key
+  included): if not, it stops and the grade fails. Like the hook below, these catch careless
+  forgeries, not a determined one;
 - a PEP 578 audit hook refuses the obvious ways to the harness's frames, objects and descriptors (frame
   access, except by the few standard-library readers that hand back only text or a module name, such
   as `traceback.format_stack`, which torch calls whenever it is seeded; tracing and profiling, `gc`

@@ -434,8 +434,8 @@ def render_markdown(report: RunReport, images: Mapping[str, str]) -> str:
     if not report.limits and not report.errors:
         out += ["No attempt hit a limit or met an error.", ""]
     if report.limits:
-        out += ["A limit (steps, tokens, context, wall clock) ended these attempts before the model finished: a "
-                "harness problem, reported apart from the task's failures.", ""]
+        out += ["A limit (steps, tokens, context, wall clock) ended these attempts before the model "
+                "finished: a harness problem, reported apart from the task's failures.", ""]
         out += _md_group_table(report.limits, "limit") + [""]
     if report.errors:
         out += ["The API or the harness failed on these attempts after retries: they are left out of the "
@@ -565,8 +565,8 @@ def render_html(report: RunReport, pngs: Mapping[str, bytes]) -> str:
     if not report.limits and not report.errors:
         body.append("<p>No attempt hit a limit or met an error.</p>")
     if report.limits:
-        body += ["<p>A limit (steps, tokens, context, wall clock) ended these attempts before the model finished: a "
-                 "harness problem, reported apart from the task's failures.</p>",
+        body += ["<p>A limit (steps, tokens, context, wall clock) ended these attempts before the model "
+                 "finished: a harness problem, reported apart from the task's failures.</p>",
                  _html_group_table(report.limits, "limit")]
     if report.errors:
         body += ["<p>The API or the harness failed on these attempts after retries: they are left out of "
