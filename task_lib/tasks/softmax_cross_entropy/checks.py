@@ -18,10 +18,10 @@ RUNS_CLAUSE = "an exception at import, a crash, an exit or a timeout fails the a
 LOSS_CLAUSE = ("`training_loss(model, x, y)` returns a scalar tensor whose value is the mean over i of "
                "-log predict_proba(model, x)[i, y[i]], within 1e-6 × max(1, that mean) for float64 and "
                "1e-4 × max(1, that mean) for float32.")
-GRADIENT_CLAUSE = ("Its gradient (what `.backward()` gives the parameters) is that mean's gradient: in float64, "
-                   "projected on random unit directions, it matches central differences (step 1e-7) within "
-                   "1e-5 × max(1, |difference|), median over 5 directions; in float32, it matches the float64 "
-                   "gradient within 1e-3 × max(1, largest entry).")
+GRADIENT_CLAUSE = ("Its gradient (what `.backward()` gives the parameters) is that mean's gradient: in "
+                   "float64, projected on random unit directions, it matches central differences (step 1e-7) "
+                   "within 1e-5 × max(1, |difference|), median over 5 directions; in float32, it matches the "
+                   "float64 gradient within 1e-3 × max(1, largest entry).")
 HELDOUT_CLAUSE = ("`train(model, x, y, *, epochs=15, lr=0.02, seed=S)` trains the model in place so that, "
                   "trained on 1,000 float32 points of 10 unit-covariance Gaussian clusters in 10 dimensions, "
                   "the most probable class has accuracy at least 0.7 on 50,000 fresh points of that "
