@@ -10,8 +10,8 @@ TASK ?= variance-dropout
 MODEL ?= $(if $(filter offline,$(BACKEND)),scripted:mix,claude-haiku-4-5)
 # The notebooks look for a run in runs/<backend>-<task>-<task version> unless told otherwise: a task
 # edited since gets a new run instead of a refusal to resume the old one (calibrate's own default,
-# named by the one function task_lib.calibration.default_run_dir).
-default_run_dir = $(shell $(BIN)/python -c "from task_lib.calibration import default_run_dir; \
+# named by the one function task_lib.calibration.runs.default_run_dir).
+default_run_dir = $(shell $(BIN)/python -c "from task_lib.calibration.runs import default_run_dir; \
 	from task_lib.registry import get_task; print(default_run_dir('$(1)', get_task('$(TASK)')))")
 RUN_DIR ?= $(call default_run_dir,$(BACKEND))
 RUNS ?= 20

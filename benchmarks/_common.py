@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from task_lib.backends import MAX_RETRIES, Backend
+from task_lib.agent.backends import MAX_RETRIES, Backend
 from task_lib.registry import get_task
 from task_lib.task import Task
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 start = time.perf_counter()
 import task_lib.cli  # noqa: E402, F401
-from task_lib import grader  # noqa: E402
+from task_lib.grading import grader  # noqa: E402
 from task_lib.registry import get_task  # noqa: E402
-from task_lib.sandbox import run_python  # noqa: E402
+from task_lib.sandbox.run import run_python  # noqa: E402
 
 imported = time.perf_counter()
 task = get_task(sys.argv[2] if len(sys.argv) > 2 else None)

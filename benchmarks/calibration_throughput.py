@@ -13,13 +13,13 @@ from pathlib import Path
 
 from _common import machine, ms, offline_backend, parser, table
 
-from task_lib.agent import TRANSCRIPT_FILE
-from task_lib.backends import MIX_MODEL
-from task_lib.calibration import attempt_dir, run_calibration
+from task_lib.agent.backends import MIX_MODEL
+from task_lib.agent.loop import TRANSCRIPT_FILE
+from task_lib.agent.transcript import read_transcript
+from task_lib.calibration.runs import attempt_dir, run_calibration
 from task_lib.offline import calibration_mix
 from task_lib.registry import DEFAULT_TASK_NAME, all_tasks, get_task, task_names
 from task_lib.task import Task
-from task_lib.transcript import read_transcript
 
 TARGET_SPEEDUP = 3.0
 LEVELS = (1, 2, 4, 8, 16, 32)

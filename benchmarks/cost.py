@@ -11,12 +11,12 @@ from pathlib import Path
 
 from _common import machine, offline_backend, parser, table
 
-from task_lib import agent
+from task_lib.agent import loop as agent
+from task_lib.agent.pricing import DEFAULT_MODEL, Usage, cost_usd
+from task_lib.agent.transcript import read_transcript
 from task_lib.offline import policies_for
 from task_lib.offline.usage import HAIKU_45_MIN_CACHEABLE_TOKENS
-from task_lib.pricing import DEFAULT_MODEL, Usage, cost_usd
 from task_lib.registry import get_task
-from task_lib.transcript import read_transcript
 
 CONVERSATION_POLICY = "ramble"  # read_file again and again: one turn per step
 LOWER_MINIMUM = 1024  # Claude Sonnet 4.5's minimum cacheable prefix, for comparison

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from _common import PYTHON, REPO, machine, median, ms, parser, seconds, table
 
+from task_lib.agent.workspace import write_reference_solution
 from task_lib.registry import DEFAULT_TASK_NAME, all_tasks, get_task, task_names
 from task_lib.task import Task
-from task_lib.workspace import write_reference_solution
 
 TARGET_RATIOS = {"variance-dropout": 3.5, "dropout-from-scratch": 3.5, "softmax-cross-entropy": 3.0}
 ROUNDS, STAGE_RUNS = 20, 15

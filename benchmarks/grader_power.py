@@ -11,10 +11,10 @@ from pathlib import Path
 
 from _common import machine, parser, table
 
-from task_lib.grader import GradeResult, grade_workspace
+from task_lib.agent.workspace import create_workspace
+from task_lib.grading.grader import GradeResult, grade_workspace
 from task_lib.registry import get_task
 from task_lib.tasks.variance_dropout import design, power
-from task_lib.workspace import create_workspace
 
 TASK, SOLUTION_FILE = get_task("variance-dropout"), "dropout.py"
 P_VALUES, TOLERANCE, N = design.P_VALUES, design.DEFAULT_TOLERANCE, design.N_VARIANCE

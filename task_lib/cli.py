@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from task_lib.sandbox import SandboxError
+from task_lib.sandbox.run import SandboxError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GRADER_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -113,7 +113,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from task_lib.workspace import create_workspace
+    from task_lib.agent.workspace import create_workspace
 
     task = chosen_task(args)
     try:
@@ -125,8 +125,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from task_lib.grade_tables import text_table
-    from task_lib.grader import UnusableWorkspace, grade_workspace
+    from task_lib.grading.grade_tables import text_table
+    from task_lib.grading.grader import UnusableWorkspace, grade_workspace
 
     task = available_task(args)
     params = chosen_params(args, task)
@@ -146,7 +146,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from task_lib.demo import run_demo
+    from task_lib.grading.demo import run_demo
 
     print(run_demo(available_task(args), seed=args.seed))
     return EXIT_OK
@@ -157,7 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def choose_backend_and_model(backend: str | None, model: str | None, task=None) -> tuple[str, str]:
     """The backend (default: anthropic with ANTHROPIC_API_KEY set, else offline) and a model valid on
     it for `task`."""
-    from task_lib.backends import DEFAULT_MODELS, BackendError, check_choice, default_backend_name
+    from task_lib.agent.backends import DEFAULT_MODELS, BackendError, check_choice, default_backend_name
 
     backend = backend or default_backend_name()
     model = model or DEFAULT_MODELS.get(backend, "")
@@ -172,7 +172,7 @@ def require_confinement(backend_name: str, allow_unconfined: bool) -> str:
     """The confinement in force, checked before a run with a real model: UsageError (exit 2, before any
     API request) when it is weaker than the bubblewrap sandbox and `--allow-unconfined` was not given.
     Scripted offline runs may run unconfined; their output says so."""
-    from task_lib.sandbox import isolation
+    from task_lib.sandbox.run import isolation
 
     confinement = isolation()
     if confinement.mechanism == "bubblewrap" or backend_name != "anthropic" or allow_unconfined:
@@ -210,11 +210,11 @@ def usable_directory(path: Path) -> Path:
 def cmd_attempt(args: argparse.Namespace) -> int:
     import time
 
-    from task_lib.agent import run_attempt
-    from task_lib.backends import open_backend
-    from task_lib.grade_tables import text_table
-    from task_lib.interrupts import exit_after_interrupt, run_async
-    from task_lib.transcript import print_event
+    from task_lib.agent.backends import open_backend
+    from task_lib.agent.interrupts import exit_after_interrupt, run_async
+    from task_lib.agent.loop import run_attempt
+    from task_lib.agent.transcript import print_event
+    from task_lib.grading.grade_tables import text_table
 
     task = available_task(args)
     params = chosen_params(args, task)
@@ -253,7 +253,7 @@ def cmd_attempt(args: argparse.Namespace) -> int:
 def calibration_reporter(header: str, stream, bar: bool):
     """A progress callback: `header` (and the attempts already done) first, then, when `bar`, one
     self-overwriting progress line on `stream`."""
-    from task_lib.calibration import format_progress
+    from task_lib.calibration.runs import format_progress
 
     started = False
 
@@ -272,8 +272,9 @@ def calibration_reporter(header: str, stream, bar: bool):
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from task_lib.backends import default_backend_name, open_backend
-    from task_lib.calibration import (
+    from task_lib.agent.backends import default_backend_name, open_backend
+    from task_lib.agent.interrupts import exit_after_interrupt, run_async
+    from task_lib.calibration.runs import (
         RUN_FILE,
         CalibrationError,
         default_run_dir,
@@ -283,7 +284,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         run_calibration,
         task_of_run,
     )
-    from task_lib.interrupts import exit_after_interrupt, run_async
     from task_lib.task import AgentLimits
 
     if args.out is None:
@@ -340,8 +340,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
-    from task_lib.calibration import CalibrationError, format_summary, regrade_run
-    from task_lib.interrupts import run_async
+    from task_lib.agent.interrupts import run_async
+    from task_lib.calibration.runs import CalibrationError, format_summary, regrade_run
 
     if not args.run_dir.is_dir():
         raise UsageError(f"no run directory at {args.run_dir}")
@@ -358,8 +358,8 @@ def cmd_regrade(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from task_lib.calibration import CalibrationError
-    from task_lib.report import write_report
+    from task_lib.calibration.report import write_report
+    from task_lib.calibration.runs import CalibrationError
 
     if not args.run_dir.is_dir():
         raise UsageError(f"no run directory at {args.run_dir}")
@@ -375,10 +375,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize_inspect(args: argparse.Namespace) -> int:
-    from task_lib.calibration import format_summary
+    from task_lib.calibration.runs import format_summary
 
     try:
-        from task_lib.inspect_log import UnreadableLog, log_summary
+        from task_lib.inspect_support.log import UnreadableLog, log_summary
     except ModuleNotFoundError as exc:  # inspect_ai is an optional extra
         raise UsageError(f"reading Inspect logs needs inspect-ai ({exc.name} is missing): "
                          "pip install -e '.[inspect]'") from None
@@ -641,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agent_commands(commands)
     add_notebooks_command(commands)
-    from task_lib.doctor import add_doctor_command
+    from task_lib.sandbox.doctor import add_doctor_command
 
     add_doctor_command(commands)
     return parser

@@ -4,7 +4,7 @@
     inspect eval task_lib/inspect_tasks.py@variance_dropout -T sandbox=docker -T tolerance=0.2 ...
 
 Each `@task` (named with underscores) is `pack_task(name)`: the task's prompt and system prompt, the
-five tools of the tool contract (`task_lib.inspect_tools`), its limits (turn limit = max_steps, token
+five tools of the tool contract (`task_lib.inspect_support.tools`), its limits (turn limit = max_steps, token
 limit = max_total_tokens, max_tokens per response), and `pack_grader`, which grades the sample's
 final files with the pack's grader in the pack's sandbox. A limit ends a sample the way Inspect
 records limits (the sample's `limit`) and the sample is still graded; its score is INCORRECT with
@@ -40,12 +40,12 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import LimitExceededError
 
 from task_lib import registry
-from task_lib.agent import AttemptRecord, decide_outcome, grade_saved, system_prompt
-from task_lib.inspect_tools import pack_tools, sample_workspace
-from task_lib.sandbox import isolation
+from task_lib.agent.loop import AttemptRecord, decide_outcome, grade_saved, system_prompt
+from task_lib.inspect_support.tools import pack_tools, sample_workspace
+from task_lib.sandbox.run import isolation
 
 SANDBOXES = ("local", "docker")
-DOCKER_DIR = Path(__file__).with_name("inspect")
+DOCKER_DIR = Path(__file__).parent / "inspect_support" / "docker"
 LIMIT_KEY = "pack_limit"  # the sample store key holding the pack's name of the limit that ended it
 SUBMITTED_KEY = "pack_submitted"
 # Inspect's limit types under the names the pack's harness gives them.
@@ -72,7 +72,8 @@ def sandbox_spec(task_name: str, sandbox: str) -> str | tuple[str, str]:
         raise ValueError(f"sandbox must be one of {', '.join(SANDBOXES)}, got {sandbox!r}")
     path = compose_file(task_name)
     if not path.is_file():
-        raise ValueError(f"task {task_name} has no Docker sandbox yet: add {path} (see task_lib/inspect/)")
+        raise ValueError(f"task {task_name} has no Docker sandbox yet: add {path} "
+                         "(see task_lib/inspect_support/docker/)")
     return "docker", str(path)
 
 

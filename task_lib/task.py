@@ -21,7 +21,7 @@ from importlib import resources
 from types import ModuleType
 from typing import Any
 
-from task_lib.sandbox import SandboxLimits
+from task_lib.sandbox.run import SandboxLimits
 
 
 @dataclass(frozen=True)

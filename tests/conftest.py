@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.grader import GradeResult, grade_workspace
+from task_lib.agent.workspace import create_workspace
+from task_lib.grading.grader import GradeResult, grade_workspace
 from task_lib.task import Task
-from task_lib.workspace import create_workspace
 
 Files = dict[str, str | bytes]
 

@@ -12,12 +12,12 @@ import anthropic
 import pytest
 from tasks.variance_dropout.task_files import POLICIES, TASK
 
-from task_lib.agent import RECORD_FILE, TRANSCRIPT_FILE, WORKSPACE_DIR, build_request, run_attempt
-from task_lib.backends import Backend, open_backend
+from task_lib.agent.backends import Backend, open_backend
+from task_lib.agent.loop import RECORD_FILE, TRANSCRIPT_FILE, WORKSPACE_DIR, build_request, run_attempt
+from task_lib.agent.pricing import Usage, cost_usd
+from task_lib.agent.transcript import read_transcript
 from task_lib.offline import OFFLINE_LABEL, OfflineServer, ScriptedPolicy, ToolUse, Turn
 from task_lib.offline.policy_kit import scripted
-from task_lib.pricing import Usage, cost_usd
-from task_lib.transcript import read_transcript
 
 LIMITS = replace(TASK.agent_limits, max_steps=8)  # escape_paths needs 6 steps; ramble stops at 8
 
@@ -266,7 +266,7 @@ def test_code_the_model_runs_cannot_see_the_harness_api_key(tmp_path):
 def test_a_transcript_keeps_a_lone_surrogate_the_model_sent(tmp_path):
     """Valid JSON can carry a lone surrogate ("\\udcff") that strict UTF-8 cannot write: the transcript
     escapes it instead of failing the attempt, and reads it back as sent."""
-    from task_lib.transcript import Transcript, read_transcript
+    from task_lib.agent.transcript import Transcript, read_transcript
 
     transcript = Transcript(tmp_path / "transcript.jsonl")
     transcript.record("tool_call", name="write_file", input={"path": "odd\udcff.py"})

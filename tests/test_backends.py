@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from tasks.variance_dropout.task_files import CALIBRATION_MIX
 
-from task_lib.backends import BackendError, check_choice, default_backend_name, open_backend
+from task_lib.agent.backends import BackendError, check_choice, default_backend_name, open_backend
 from task_lib.offline import OFFLINE_LABEL
 
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from tasks.variance_dropout.task_files import CALIBRATION_MIX, TASK
 
-from task_lib.agent import TRANSCRIPT_FILE, WORKSPACE_DIR, AttemptRecord
-from task_lib.backends import open_backend
-from task_lib.calibration import (
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import TRANSCRIPT_FILE, WORKSPACE_DIR, AttemptRecord
+from task_lib.calibration.runs import (
     ATTEMPTS_FILE,
     CalibrationError,
     RunConfig,
@@ -21,7 +21,7 @@ from task_lib.calibration import (
     run_calibration,
     summarize,
 )
-from task_lib.stats import wilson_interval
+from task_lib.calibration.stats import wilson_interval
 
 SUMMARY_KEYS = {
     "runs", "outcomes", "pass_rate", "ci95", "verdict", "failures", "usage", "cost_usd", "backend",

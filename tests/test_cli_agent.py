@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from tasks.variance_dropout.task_files import TASK
 
-from task_lib.calibration import ATTEMPTS_FILE
+from task_lib.agent.transcript import read_transcript
+from task_lib.calibration.runs import ATTEMPTS_FILE
 from task_lib.cli import main
-from task_lib.transcript import read_transcript
 
 FAKE_KEY = "sk-ant-api03-fake-key-for-tests-0123456789"
 SUMMARY_KEYS = {"runs", "outcomes", "pass_rate", "ci95", "verdict", "failures", "usage", "cost_usd",
@@ -160,17 +160,18 @@ def test_ctrl_c_stops_calibrate_within_seconds_and_resume_completes_it(tmp_path)
 
 
 def test_importing_the_harness_does_not_import_anthropic():
-    code = ("import sys, task_lib.agent, task_lib.calibration, task_lib.backends, task_lib.tools, "
-            "task_lib.cli; assert 'anthropic' not in sys.modules, 'anthropic was imported'")
+    code = ("import sys, task_lib.agent.loop, task_lib.calibration.runs, task_lib.agent.backends, "
+            "task_lib.agent.tools, task_lib.cli; "
+            "assert 'anthropic' not in sys.modules, 'anthropic was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 HUNG_TOOL_CALL = """
 import asyncio, sys
-from task_lib.interrupts import exit_after_interrupt, run_async
-from task_lib.tools import WorkspaceTools
-from task_lib.workspace import create_workspace
+from task_lib.agent.interrupts import exit_after_interrupt, run_async
+from task_lib.agent.tools import WorkspaceTools
+from task_lib.agent.workspace import create_workspace
 
 tools = WorkspaceTools(create_workspace(sys.argv[1]))
 

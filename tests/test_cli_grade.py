@@ -46,7 +46,7 @@ def runs(make_workspace, tmp_path_factory):
         "latin1_json": (["-m", "task_lib", "grade", str(latin1), "--json"], None),
         "planted_numpy_from_inside": (["-m", "task_lib", "grade", ".", "--json"], planted),
         "importtime": (["-X", "importtime", "-m", "task_lib", "grade", str(reference)], None),
-        "library_imports": (["-c", "import json; from task_lib.grader import grade_workspace; "
+        "library_imports": (["-c", "import json; from task_lib.grading.grader import grade_workspace; "
                                    f"grade_workspace({str(reference)!r}); {report}"], None),
         "demo": (["-m", "task_lib", "demo"], None),
     }

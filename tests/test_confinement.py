@@ -15,15 +15,15 @@ import anthropic
 import pytest
 
 import task_lib
-from task_lib.agent import TRANSCRIPT_FILE, run_attempt
-from task_lib.backends import Backend
+from task_lib.agent.backends import Backend
+from task_lib.agent.loop import TRANSCRIPT_FILE, run_attempt
+from task_lib.agent.tools import WorkspaceTools
+from task_lib.agent.transcript import read_transcript
+from task_lib.agent.workspace import create_workspace
 from task_lib.offline import OFFLINE_LABEL, OfflineServer
 from task_lib.offline.policy_kit import sandbox_escape
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxLimits, isolation, run_python, started_python
-from task_lib.tools import WorkspaceTools
-from task_lib.transcript import read_transcript
-from task_lib.workspace import create_workspace
+from task_lib.sandbox.run import SandboxLimits, isolation, run_python, started_python
 
 PACKAGE = Path(task_lib.__file__).resolve().parent
 REFERENCE = PACKAGE / "tasks" / "variance_dropout" / "reference" / "dropout.py"
@@ -85,9 +85,9 @@ def a_file_in_home():
 @BUBBLEWRAP
 @pytest.mark.parametrize("target", ["source", "reference", "tests", "sibling", "root", "home"])
 def test_the_pack_and_other_directories_cannot_be_read(workspace, target, a_file_in_home):
-    paths = {"source": PACKAGE / "sandbox.py", "reference": REFERENCE, "tests": Path(__file__).resolve(),
-             "sibling": workspace.parent / "sibling" / "dropout.py", "root": a_file_in_root(),
-             "home": a_file_in_home}
+    paths = {"source": PACKAGE / "sandbox" / "run.py", "reference": REFERENCE,
+             "tests": Path(__file__).resolve(), "sibling": workspace.parent / "sibling" / "dropout.py",
+             "root": a_file_in_root(), "home": a_file_in_home}
     path = paths[target]
     if path is None:
         pytest.skip(f"no regular file to try in {'/root' if target == 'root' else 'the home directory'}")

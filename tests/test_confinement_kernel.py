@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.grader import grade_workspace
+from task_lib.agent.workspace import create_workspace
+from task_lib.grading.grader import grade_workspace
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxLimits, isolation, run_python
-from task_lib.workspace import create_workspace
+from task_lib.sandbox.run import SandboxLimits, isolation, run_python
 
 BUBBLEWRAP = pytest.mark.skipif(isolation().mechanism != "bubblewrap" or os.uname().machine != "x86_64",
                                 reason=f"bubblewrap is missing or unusable here (isolation: "

@@ -14,15 +14,15 @@ from dataclasses import replace
 import pytest
 from tasks.variance_dropout.task_files import POLICIES, TASK
 
-from task_lib import calibration
-from task_lib.agent import TRANSCRIPT_FILE, run_attempt
-from task_lib.backends import open_backend
-from task_lib.calibration import attempt_dir, format_summary, run_calibration
-from task_lib.sandbox import isolation
-from task_lib.tools import WorkspaceTools
-from task_lib.transcript import read_transcript
-from task_lib.untrusted_trees import remove_tree
-from task_lib.workspace import create_workspace
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import TRANSCRIPT_FILE, run_attempt
+from task_lib.agent.tools import WorkspaceTools
+from task_lib.agent.transcript import read_transcript
+from task_lib.agent.workspace import create_workspace
+from task_lib.calibration import runs as calibration
+from task_lib.calibration.runs import attempt_dir, format_summary, run_calibration
+from task_lib.sandbox.run import isolation
+from task_lib.sandbox.untrusted_trees import remove_tree
 
 HOSTILE = ("deep_tree", "symlink_loop", "fifo")
 

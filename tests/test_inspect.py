@@ -16,16 +16,16 @@ from inspect_ai.tool import ToolDef  # noqa: E402
 from inspect_support import epoch_policies  # noqa: E402
 
 from task_lib import inspect_tasks, registry  # noqa: E402
-from task_lib.agent import run_attempt, system_prompt  # noqa: E402
-from task_lib.backends import open_backend  # noqa: E402
-from task_lib.calibration import RunConfig, summarize  # noqa: E402
+from task_lib.agent.backends import open_backend  # noqa: E402
+from task_lib.agent.loop import run_attempt, system_prompt  # noqa: E402
+from task_lib.agent.tools import tool_schemas  # noqa: E402
+from task_lib.calibration.runs import RunConfig, summarize  # noqa: E402
+from task_lib.calibration.stats import wilson_interval  # noqa: E402
 from task_lib.cli import main  # noqa: E402
-from task_lib.inspect_log import log_records, log_summary, read_log  # noqa: E402
-from task_lib.inspect_tools import pack_tools  # noqa: E402
+from task_lib.inspect_support.log import log_records, log_summary, read_log  # noqa: E402
+from task_lib.inspect_support.tools import pack_tools  # noqa: E402
 from task_lib.offline import policies_for  # noqa: E402
-from task_lib.sandbox import isolation  # noqa: E402
-from task_lib.stats import wilson_interval  # noqa: E402
-from task_lib.tools import tool_schemas  # noqa: E402
+from task_lib.sandbox.run import isolation  # noqa: E402
 
 CONTRACT_NAMES = ("variance-dropout", "dropout-from-scratch", "softmax-cross-entropy")
 

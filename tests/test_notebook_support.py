@@ -7,14 +7,14 @@ import pytest
 from tasks.variance_dropout.solutions import BASE, BUG
 from tasks.variance_dropout.task_files import TASK
 
-from task_lib import run_plots
-from task_lib.agent import run_attempt
-from task_lib.backends import open_backend
-from task_lib.calibration import Progress, format_progress, load_attempts, run_calibration, saved_summary
-from task_lib.grade_tables import checks_table, comparison_table, format_value
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import run_attempt
+from task_lib.agent.transcript import fenced, markdown_event, read_transcript
+from task_lib.calibration import run_plots
+from task_lib.calibration.runs import Progress, format_progress, load_attempts, run_calibration, saved_summary
+from task_lib.grading.grade_tables import checks_table, comparison_table, format_value
 from task_lib.tasks.variance_dropout import plots
 from task_lib.tasks.variance_dropout.tolerance import pass_rate_curve, tolerance_curves
-from task_lib.transcript import fenced, markdown_event, read_transcript
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OFFLINE_LABEL = "offline, scripted policies: not a model"

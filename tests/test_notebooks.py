@@ -220,7 +220,7 @@ def test_committed_notebook_holds_outputs_of_a_clean_run(notebook):
 def test_derivation_figures_are_written_with_stable_bytes(tmp_path):
     import matplotlib.pyplot as plt
 
-    from task_lib.run_plots import save_figure
+    from task_lib.calibration.run_plots import save_figure
     from task_lib.tasks.variance_dropout import plots
 
     rng = np.random.default_rng(0)
@@ -414,7 +414,8 @@ def test_find_notebooks_lists_numbered_notebooks_in_order(tmp_path):
 
 def test_importing_runner_and_plots_leaves_heavy_dependencies_unloaded():
     code = (
-        "import sys, task_lib.notebook_runner, task_lib.run_plots, task_lib.tasks.variance_dropout.plots\n"
+        "import sys, task_lib.notebook_runner, task_lib.calibration.run_plots, "
+        "task_lib.tasks.variance_dropout.plots\n"
         "print(sorted(m for m in ('matplotlib', 'nbclient', 'nbformat') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from task_lib.pricing import Usage, cost_usd, price_model, price_note
+from task_lib.agent.pricing import Usage, cost_usd, price_model, price_note
 
 
 def test_haiku_prices_input_output_cache_writes_and_reads():

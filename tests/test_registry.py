@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prompt_sentences import requirement_sentences
 
-from task_lib.grader import grade_workspace
+from task_lib.agent.workspace import create_workspace, write_reference_solution
+from task_lib.grading.grader import grade_workspace
 from task_lib.registry import TASK_PACKAGES, UnknownTask, all_tasks, get_task
-from task_lib.workspace import create_workspace, write_reference_solution
 
 TASKS = [task for task in all_tasks() if task.missing_requirement() is None]
 UNAVAILABLE = [task for task in all_tasks() if task.missing_requirement() is not None]

@@ -15,18 +15,9 @@ import mistune
 import pytest
 from tasks.variance_dropout.task_files import TASK
 
-from task_lib.agent import TRANSCRIPT_FILE, WORKSPACE_DIR
-from task_lib.backends import open_backend
-from task_lib.calibration import (
-    RUN_FILE,
-    CalibrationError,
-    attempt_dir,
-    load_attempts,
-    load_summary,
-    run_calibration,
-)
-from task_lib.cli import main
-from task_lib.report import (
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import TRANSCRIPT_FILE, WORKSPACE_DIR
+from task_lib.calibration.report import (
     SCRIPTED_NOTICE,
     build_report,
     check_text,
@@ -37,7 +28,16 @@ from task_lib.report import (
     report_markdown,
     write_report,
 )
-from task_lib.stats import wilson_interval
+from task_lib.calibration.runs import (
+    RUN_FILE,
+    CalibrationError,
+    attempt_dir,
+    load_attempts,
+    load_summary,
+    run_calibration,
+)
+from task_lib.calibration.stats import wilson_interval
+from task_lib.cli import main
 
 GRADE_SEED = 1234
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.bubblewrap import WORKSPACE
-from task_lib.sandbox import (
+from task_lib.sandbox.bubblewrap import WORKSPACE
+from task_lib.sandbox.run import (
     SandboxLimits,
     child_environment,
     isolation,

@@ -1,4 +1,4 @@
-"""Tests for task_lib.stats against published and independently computed values.
+"""Tests for task_lib.calibration.stats against published and independently computed values.
 
 Reference intervals were computed once with SciPy 1.17 (`binomtest(k, n).proportion_ci(method="wilson")`
 and `beta.ppf` for Clopper-Pearson); SciPy is not a dependency, so the numbers are written out here.
@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import pytest
 
-from task_lib.stats import (
+from task_lib.calibration.stats import (
     BAND,
     MAX_RUNS_NEEDED,
     BandVerdict,

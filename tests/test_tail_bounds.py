@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from task_lib.tail_bounds import binomial_tail_bound, deviation_threshold
+from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold
 
 
 def bisected_threshold(n: int, p: float, alpha: float) -> float:

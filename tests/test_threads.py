@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from task_lib.threads import map_in_threads
+from task_lib.grading.threads import map_in_threads
 
 
 def test_results_come_back_in_the_order_of_the_items_whatever_order_the_calls_end_in():

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.bubblewrap import WORKSPACE
+from task_lib.agent.tools import MAX_RESULT_CHARS, MAX_WRITE_CHARS, TOOL_NAMES, WorkspaceTools, tool_schemas
+from task_lib.agent.workspace import create_workspace
 from task_lib.registry import all_tasks
-from task_lib.sandbox import SandboxLimits, isolation
-from task_lib.tools import MAX_RESULT_CHARS, MAX_WRITE_CHARS, TOOL_NAMES, WorkspaceTools, tool_schemas
-from task_lib.workspace import create_workspace
+from task_lib.sandbox.bubblewrap import WORKSPACE
+from task_lib.sandbox.run import SandboxLimits, isolation
 
 SECRET = "outside the workspace: must never be read"
 

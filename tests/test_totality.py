@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tasks.variance_dropout.task_files import TASK
 
-from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
-from task_lib.tools import TOOL_LIMITS, ToolResult, WorkspaceTools
-from task_lib.untrusted_trees import remove_tree
-from task_lib.workspace import create_workspace
+from task_lib.agent.tools import TOOL_LIMITS, ToolResult, WorkspaceTools
+from task_lib.agent.workspace import create_workspace
+from task_lib.grading.grader import GradeResult, UnusableWorkspace, grade_workspace
+from task_lib.sandbox.untrusted_trees import remove_tree
 
 NAMES = ("dropout.py", "test_dropout.py", "a", "b", "nested/c")
 SYMLINK_TARGETS = (".", "..", "a", "b", "/etc", "/etc/passwd", "../outside/secret.txt", "/nonexistent",

@@ -6,7 +6,7 @@ import os
 import pytest
 from tasks.variance_dropout.task_files import TASK, template_text
 
-from task_lib.workspace import (
+from task_lib.agent.workspace import (
     SNAPSHOT_FILE_BYTES,
     WorkspacePathError,
     create_workspace,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from task_lib.sandbox import SandboxLimits
+from task_lib.sandbox.run import SandboxLimits
 from task_lib.task import Task
 
 from . import design

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.threads import map_in_threads
-from task_lib.verdict import Check
+from task_lib.grading.threads import map_in_threads
+from task_lib.grading.verdict import Check
 
 from . import design
 from . import power as grader_power

@@ -3,7 +3,7 @@ checks, next to the theory (E[y] = (1-p) * scale * x, so only scale = 1/(1-p) ke
 
 from __future__ import annotations
 
-from task_lib.verdict import GradeResult
+from task_lib.grading.verdict import GradeResult
 
 from . import theory
 

@@ -1,6 +1,6 @@
 """dropout-from-scratch's driver: the task's half of the grader's child program (after
-task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
-task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox.
+task_lib/grading/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grading/grade_child.py, which calls `drive`). Runs only in the sandbox.
 
 Loads the candidate `dropout.py` from the working directory and makes the plan's calls. Each call
 gets its own copy of its input; the result (copied as soon as it returns, so later calls cannot
@@ -14,7 +14,7 @@ import numpy as np
 # here, it loads while the grader draws the inputs, not inside the candidate's import.
 import numpy.random  # noqa: F401
 
-# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+# Defined by task_lib/grading/child_kit.py, which precedes this driver in the child's program.
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 

@@ -1,5 +1,5 @@
 """Figures of dropout-from-scratch's notebook. Each function returns a matplotlib Figure (imported
-inside, so importing this module stays cheap); save them with task_lib.run_plots.save_figure."""
+inside, so importing this module stays cheap); save them with task_lib.calibration.run_plots.save_figure."""
 
 from __future__ import annotations
 

@@ -44,8 +44,8 @@ import functools
 import math
 from collections.abc import Sequence
 
-from task_lib.stats import smallest_satisfying
-from task_lib.tail_bounds import binomial_tail_bound, deviation_threshold
+from task_lib.calibration.stats import smallest_satisfying
+from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold
 
 from . import design
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.verdict import Check
+from task_lib.grading.verdict import Check
 
 from . import design, power
 

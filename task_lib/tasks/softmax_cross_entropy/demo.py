@@ -3,8 +3,8 @@ forward, then CrossEntropyLoss) and for the reference (logits into CrossEntropyL
 
 from __future__ import annotations
 
-from task_lib.grade_tables import format_measurement
-from task_lib.verdict import GradeResult
+from task_lib.grading.grade_tables import format_measurement
+from task_lib.grading.verdict import GradeResult
 
 SHOWN = ("loss_identity", "loss_gradient", "heldout_accuracy", "heldout_nll")
 

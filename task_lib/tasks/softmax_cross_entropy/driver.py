@@ -1,6 +1,6 @@
 """softmax-cross-entropy's driver: the task's half of the grader's child program (after
-task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
-task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox,
+task_lib/grading/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grading/grade_child.py, which calls `drive`). Runs only in the sandbox,
 the one place torch is imported.
 
 Loads the candidate's `model.py` and `train.py` from the working directory, trains one model on the
@@ -20,7 +20,7 @@ import torch
 # imports, which the harness's audit hook refuses once the candidate is loaded: import it now.
 import torch._dynamo  # noqa: F401
 
-# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+# Defined by task_lib/grading/child_kit.py, which precedes this driver in the child's program.
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.mask_statistics import value_features
-from task_lib.tail_bounds import deviation_threshold
-from task_lib.threads import map_in_threads
-from task_lib.verdict import Check
+from task_lib.grading.mask_statistics import value_features
+from task_lib.grading.tail_bounds import deviation_threshold
+from task_lib.grading.threads import map_in_threads
+from task_lib.grading.verdict import Check
 
 from . import design
 from . import power as grader_power

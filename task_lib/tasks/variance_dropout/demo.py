@@ -3,7 +3,7 @@ checked p, next to the theory."""
 
 from __future__ import annotations
 
-from task_lib.verdict import GradeResult
+from task_lib.grading.verdict import GradeResult
 
 from . import design
 

@@ -18,7 +18,7 @@ TRAIN_CALLS = MASK_MODES.count("train")
 # Each mask is compared with the previous call's mask shifted by these many elements (flat order);
 # "row" stands for one row (cols elements), either way.
 SHIFTS = (1, -1, "row", "-row")
-# Groups whose drop rate must each be p: by value (task_lib.mask_statistics.value_features: four |x|
+# Groups whose drop rate must each be p: by value (task_lib.grading.mask_statistics.value_features: four |x|
 # quartiles, each sign, each exponent parity, each state of the two lowest mantissa bits), by position
 # (first/second half, even/odd flat index, even/odd row, even/odd column) and by the state of the
 # left / upper neighbour in disjoint pairs paired from the first and from the second column / row

@@ -1,6 +1,6 @@
 """variance-dropout's driver: the task's half of the grader's child program (after
-task_lib/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
-task_lib/grade_child.py, which calls `drive`). Runs only in the sandbox.
+task_lib/grading/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grading/grade_child.py, which calls `drive`). Runs only in the sandbox.
 
 Loads the candidate `dropout.py` from the working directory, constructs layers for the plan's p values
 (given as the plan's Python or NumPy type), records the `training` flag over eval()/train() round trips,
@@ -18,7 +18,7 @@ from numpy import float32 as _float32
 from numpy import float64 as _float64
 from numpy import ndarray as _ndarray
 
-# Defined by task_lib/child_kit.py, which precedes this driver in the child's program.
+# Defined by task_lib/grading/child_kit.py, which precedes this driver in the child's program.
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 

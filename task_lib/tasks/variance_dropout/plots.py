@@ -2,7 +2,7 @@
 Figure (derivation, tolerance trade-off, pass rate across tolerances).
 
 matplotlib is imported inside the functions, so importing this module stays cheap. Save them with
-``task_lib.run_plots.save_figure``.
+``task_lib.calibration.run_plots.save_figure``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from task_lib.run_plots import NARROW, WIDE, source_note
+from task_lib.calibration.run_plots import NARROW, WIDE, source_note
 
 from .theory import ALPHA_DROPOUT, MEAN_PRESERVING, VARIANCE_PRESERVING
 
@@ -208,7 +208,7 @@ def plot_pass_rate_vs_tolerance(curve: Mapping, run_tolerance: float, band: tupl
     optionally one point re-graded afresh, ``regraded = (tolerance, passed, graded)``."""
     import matplotlib.pyplot as plt
 
-    from task_lib.stats import wilson_interval
+    from task_lib.calibration.stats import wilson_interval
 
     t, graded = curve["tolerances"], np.maximum(curve["graded"], 1)
     fig, ax = plt.subplots(figsize=NARROW, layout="constrained")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from task_lib.stats import smallest_satisfying
-from task_lib.tail_bounds import binomial_tail_bound, hoeffding_eta
+from task_lib.calibration.stats import smallest_satisfying
+from task_lib.grading.tail_bounds import binomial_tail_bound, hoeffding_eta
 
 from . import design
 

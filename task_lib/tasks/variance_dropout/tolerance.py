@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.stats import wilson_interval
+from task_lib.calibration.stats import wilson_interval
 
 from . import design
 from . import power as grader_power
@@ -174,7 +174,7 @@ def run_pass_rate(run_dir: Path | str, tolerance: float,
     """The saved run's pass rate at `tolerance` (only the checks at `p_values`, when given), with a
     95% Wilson interval. The result's `p_values` are those used: the given ones the run measured.
     CalibrationError if `run_dir` holds no run."""
-    from task_lib.calibration import load_attempts, load_config
+    from task_lib.calibration.runs import load_attempts, load_config
 
     config, records = load_config(run_dir), load_attempts(run_dir)
     measured = measured_p_values(records)
@@ -287,7 +287,7 @@ def explore_tolerance(
     """What `tolerance` changes at `p_values` for the grader's pinned `n`: (a) the accepted exponent
     interval, (b) the false-fail and false-pass bounds, (c) a saved run's pass rate, when `run_dir`
     holds one (re-thresholded on the stored measurements, at the p values it measured among these)."""
-    from task_lib.calibration import RUN_FILE, CalibrationError
+    from task_lib.calibration.runs import RUN_FILE, CalibrationError
 
     p_values = _check_arguments(tolerance, p_values)
     near = grader_power.near_misses()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from cheats import endless_loops, harness_cheats
 
-from task_lib.sandbox import SandboxLimits
+from task_lib.sandbox.run import SandboxLimits
 
 from .solutions import BUG, DEF, edit
 from .task_files import REFERENCE, SOLUTION_FILE, TEST_FILE

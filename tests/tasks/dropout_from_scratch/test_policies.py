@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from task_lib.agent import run_attempt
-from task_lib.backends import open_backend
-from task_lib.grader import grade_workspace
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import run_attempt
+from task_lib.agent.workspace import create_workspace, write_reference_solution
+from task_lib.grading.grader import grade_workspace
 from task_lib.offline import calibration_mix, policies_for
-from task_lib.workspace import create_workspace, write_reference_solution
 
 from .task_files import TASK
 

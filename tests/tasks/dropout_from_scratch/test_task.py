@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from prompt_sentences import requirement_sentences
 
+from task_lib.agent.tools import TOOL_NAMES
 from task_lib.registry import task_names
 from task_lib.tasks.dropout_from_scratch.checks import CLAUSES, PER_P_CHECKS, make_job, run_checks
-from task_lib.tools import TOOL_NAMES
 
 from .task_files import STUB, TASK
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.grader import GradeResult, grade_workspace
+from task_lib.agent.workspace import create_workspace
+from task_lib.grading.grader import GradeResult, grade_workspace
 from task_lib.registry import get_task
-from task_lib.workspace import create_workspace
 
 TASK = get_task("softmax-cross-entropy")
 MISSING = TASK.missing_requirement()

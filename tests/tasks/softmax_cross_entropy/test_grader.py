@@ -186,9 +186,9 @@ def test_the_prompt_states_the_contract_in_at_most_400_words():
 
 GRADE_AND_LIST_MODULES = """
 import sys
-from task_lib.grader import grade_workspace
+from task_lib.grading.grader import grade_workspace
 from task_lib.registry import get_task
-from task_lib.workspace import create_workspace
+from task_lib.agent.workspace import create_workspace
 task = get_task("softmax-cross-entropy")
 workspace = create_workspace(sys.argv[1], task)
 result = grade_workspace(workspace, task, seed=1)

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from task_lib.agent import run_attempt
-from task_lib.backends import open_backend
+from task_lib.agent.backends import open_backend
+from task_lib.agent.loop import run_attempt
 from task_lib.offline import calibration_mix, policies_for
 from tasks.softmax_cross_entropy.task_files import TASK, requires_torch
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from task_lib.registry import task_names
-from task_lib.sandbox import run_python
+from task_lib.sandbox.run import run_python
 from task_lib.tasks.softmax_cross_entropy import design, power
 from tasks.softmax_cross_entropy.task_files import TASK, requires_torch
 

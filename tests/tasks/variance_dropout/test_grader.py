@@ -10,8 +10,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from task_lib.grader import GradeResult, UnusableWorkspace, grade_workspace
-from task_lib.tail_bounds import deviation_threshold
+from task_lib.grading.grader import GradeResult, UnusableWorkspace, grade_workspace
+from task_lib.grading.tail_bounds import deviation_threshold
 from task_lib.tasks.variance_dropout import design
 from task_lib.tasks.variance_dropout import power as grader_power
 from task_lib.tasks.variance_dropout.checks import (

@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from task_lib import grade_channel, grader
-from task_lib.grade_channel import ResultsPipe
-from task_lib.grader import (
+from task_lib.grading import grade_channel, grader
+from task_lib.grading.grade_channel import ResultsPipe
+from task_lib.grading.grader import (
     ProbeRun,
     grade_workspace,
     process_failure,
@@ -22,9 +22,9 @@ from task_lib.grader import (
     stage_error,
     task_checks_of,
 )
-from task_lib.sandbox import SandboxResult
+from task_lib.sandbox.run import SandboxResult
+from task_lib.sandbox.untrusted_trees import remove_tree
 from task_lib.tasks.variance_dropout import checks as task_checks
-from task_lib.untrusted_trees import remove_tree
 from tasks.variance_dropout.solutions import BASE, edit
 from tasks.variance_dropout.task_files import SOLUTION_FILE
 

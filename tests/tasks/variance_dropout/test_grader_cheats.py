@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from cheats import endless_loops, harness_cheats
 
-from task_lib.grader import GradeResult
-from task_lib.sandbox import SandboxLimits
+from task_lib.grading.grader import GradeResult
+from task_lib.sandbox.run import SandboxLimits
 from tasks.variance_dropout.solutions import BUG, edit
 from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from task_lib.tail_bounds import binomial_tail_bound, deviation_threshold
+from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold
 from task_lib.tasks.variance_dropout import design, power
 
 P_VALUES, TOLERANCE = design.P_VALUES, design.DEFAULT_TOLERANCE

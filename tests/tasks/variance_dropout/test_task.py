@@ -6,8 +6,8 @@ import re
 import pytest
 from prompt_sentences import requirement_sentences
 
+from task_lib.agent.tools import TOOL_NAMES
 from task_lib.tasks.variance_dropout.checks import CLAUSES
-from task_lib.tools import TOOL_NAMES
 from tasks.variance_dropout.task_files import TASK, template_text
 
 PROMPT = TASK.prompt()

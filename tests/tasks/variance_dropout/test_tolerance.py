@@ -8,9 +8,9 @@ from dataclasses import asdict
 
 import pytest
 
-from task_lib.agent import AttemptRecord
-from task_lib.calibration import ATTEMPTS_FILE, RUN_FILE, RunConfig
-from task_lib.stats import wilson_interval
+from task_lib.agent.loop import AttemptRecord
+from task_lib.calibration.runs import ATTEMPTS_FILE, RUN_FILE, RunConfig
+from task_lib.calibration.stats import wilson_interval
 from task_lib.tasks.variance_dropout import power as grader_power
 from task_lib.tasks.variance_dropout.tolerance import (
     explore_tolerance,

@@ -1,9 +1,9 @@
 """The bubblewrap command line of a sandbox: what the child sees (every mount, and why), the namespaces
-and the seccomp filter it runs under. `task_lib/sandbox.py` runs it; nothing here starts a process.
+and the seccomp filter it runs under. `task_lib/sandbox/run.py` runs it; nothing here starts a process.
 
 The child always runs in a user namespace of its own, made by an unprivileged bwrap (`--unshare-all`,
 `--disable-userns`), as an ordinary uid without capabilities or `no_new_privs` cleared, under the
-seccomp filter of `task_lib/seccomp_filter.py`:
+seccomp filter of `task_lib/sandbox/seccomp_filter.py`:
 - run by an ordinary user, one bwrap builds the whole view (the caller's uid inside and out);
 - run by root, a first bwrap (privileged, mount namespace only) builds the view, including paths only
   root can traverse (an interpreter under /root), then `setpriv` becomes uid 65534 with no capabilities
@@ -11,7 +11,7 @@ seccomp filter of `task_lib/seccomp_filter.py`:
   namespace of its own: not root (so RLIMIT_NPROC applies), and whatever the kernel keys by user
   namespace (keyrings, process counts) is per sandbox.
 The child's working directory is `WORKSPACE`, a tmpfs of the disk quota's size; the host directory it
-starts from is bound read-only at `STAGED` and copied in (see `task_lib/sandbox.py`).
+starts from is bound read-only at `STAGED` and copied in (see `task_lib/sandbox/run.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import NamedTuple
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": the uid a root harness's sandboxes run as
 WORKSPACE = "/workspace"  # the child's working directory, a size-capped tmpfs
 STAGED = "/run/workspace"  # the host directory the child starts from, read-only
-PACKAGE_DIR = Path(__file__).resolve().parent  # the pack itself: never visible to a child
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the pack itself: never visible to a child
 _SYSTEM_TOP_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 

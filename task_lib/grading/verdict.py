@@ -24,7 +24,7 @@ class Check:
 @dataclass(frozen=True)
 class GradeResult:
     """The verdict: every check in order, and the first failure's category (None when passed).
-    `isolation` is the sandbox mechanism the child ran under (`task_lib.sandbox.isolation()`)."""
+    `isolation` is the sandbox mechanism the child ran under (`task_lib.sandbox.run.isolation()`)."""
 
     passed: bool
     failure: str | None

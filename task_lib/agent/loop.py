@@ -25,16 +25,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from task_lib.backends import API_KEY_VARIABLE, Backend
-from task_lib.grader import UnusableWorkspace, grade_workspace
-from task_lib.pricing import Usage, cost_usd, price_note
+from task_lib.agent.backends import API_KEY_VARIABLE, Backend
+from task_lib.agent.pricing import Usage, cost_usd, price_note
+from task_lib.agent.tools import ToolResult, WorkspaceTools, tool_schemas
+from task_lib.agent.transcript import EventCallback, Transcript
+from task_lib.agent.workspace import create_workspace, snapshot
+from task_lib.grading.grader import UnusableWorkspace, grade_workspace
 from task_lib.registry import get_task
-from task_lib.sandbox import isolation
+from task_lib.sandbox.run import isolation
+from task_lib.sandbox.untrusted_trees import remove_tree
 from task_lib.task import AgentLimits, Task
-from task_lib.tools import ToolResult, WorkspaceTools, tool_schemas
-from task_lib.transcript import EventCallback, Transcript
-from task_lib.untrusted_trees import remove_tree
-from task_lib.workspace import create_workspace, snapshot
 
 OUTCOMES = ("passed", "failed", "limit", "error")
 EPHEMERAL = {"type": "ephemeral"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from task_lib.grader import grade_workspace
+from task_lib.agent.workspace import create_workspace, write_reference_solution
+from task_lib.grading.grader import grade_workspace
 from task_lib.registry import get_task
 from task_lib.task import Task
-from task_lib.workspace import create_workspace, write_reference_solution
 
 
 def run_demo(task: Task | None = None, seed: int = 0) -> str:

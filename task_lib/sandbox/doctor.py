@@ -11,9 +11,9 @@ import json
 import os
 import pwd
 
-from task_lib.bubblewrap import SANDBOX_UID, bind_table
-from task_lib.sandbox import SandboxLimits, isolation
-from task_lib.seccomp_filter import DENIED, NAMESPACE_FLAGS
+from task_lib.sandbox.bubblewrap import SANDBOX_UID, bind_table
+from task_lib.sandbox.run import SandboxLimits, isolation
+from task_lib.sandbox.seccomp_filter import DENIED, NAMESPACE_FLAGS
 
 
 def _user() -> str:

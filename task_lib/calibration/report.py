@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from task_lib.agent import OUTCOMES, TRANSCRIPT_FILE, WORKSPACE_DIR, AttemptRecord
-from task_lib.calibration import (
+from task_lib.agent.loop import OUTCOMES, TRANSCRIPT_FILE, WORKSPACE_DIR, AttemptRecord
+from task_lib.agent.transcript import fenced, read_transcript
+from task_lib.calibration.runs import (
     CalibrationError,
     RunConfig,
     attempt_dir,
@@ -36,12 +37,11 @@ from task_lib.calibration import (
     summarize,
     task_of_run,
 )
-from task_lib.grade_tables import format_measurement
+from task_lib.calibration.stats import wilson_interval
+from task_lib.grading.grade_tables import format_measurement
 from task_lib.offline.policy_kit import OFFLINE_LABEL
-from task_lib.stats import wilson_interval
+from task_lib.sandbox.untrusted_files import read_untrusted_file
 from task_lib.task import Task
-from task_lib.transcript import fenced, read_transcript
-from task_lib.untrusted_files import read_untrusted_file
 
 EXAMPLES_PER_GROUP = 3
 MAX_FILE_BYTES = 1_000_000  # a final file larger than this is not diffed
@@ -361,7 +361,7 @@ def figure_pngs(report: RunReport) -> dict[str, bytes]:
     """The headline figures as PNG bytes (no pass-rate figure when nothing was graded)."""
     import matplotlib.pyplot as plt
 
-    from task_lib.run_plots import FIGURE_DPI, plot_outcomes, plot_pass_rate_in_band
+    from task_lib.calibration.run_plots import FIGURE_DPI, plot_outcomes, plot_pass_rate_in_band
 
     s = report.summary
     source = f"{s['model']} on {s['backend']} ({s['label']})"

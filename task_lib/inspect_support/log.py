@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from task_lib.agent import AttemptRecord
-from task_lib.calibration import RunConfig, summarize
-from task_lib.pricing import Usage, cost_usd, price_note
+from task_lib.agent.loop import AttemptRecord
+from task_lib.agent.pricing import Usage, cost_usd, price_note
+from task_lib.calibration.runs import RunConfig, summarize
 
 BACKEND = "inspect"
 # Inspect's limit types under the names the pack's harness gives them (as task_lib.inspect_tasks).

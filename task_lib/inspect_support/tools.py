@@ -1,5 +1,5 @@
 """The five tools (the tool contract) on an Inspect AI sample's sandbox, with the names, descriptions
-and input schemas of `task_lib.tools.tool_schemas(task)`.
+and input schemas of `task_lib.agent.tools.tool_schemas(task)`.
 
 Contract: with Inspect's `local` sandbox (which isolates nothing) every tool runs through the pack's
 own `WorkspaceTools`, so code still runs in the pack's confining sandbox, on the sample's own
@@ -20,8 +20,7 @@ from inspect_ai.tool import Tool, ToolDef, ToolError, ToolParams
 from inspect_ai.util import OutputLimitExceededError, SandboxEnvironment, sandbox
 from inspect_ai.util._sandbox.local import LocalSandboxEnvironment
 
-from task_lib.task import Task
-from task_lib.tools import (
+from task_lib.agent.tools import (
     MAX_RESULT_CHARS,
     MAX_WRITE_CHARS,
     RUN_PYTHON_BOOTSTRAP,
@@ -33,6 +32,7 @@ from task_lib.tools import (
     tool_schemas,
     trim,
 )
+from task_lib.task import Task
 
 MAX_READ_BYTES = MAX_RESULT_CHARS * 4
 

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from task_lib.agent import OUTCOMES, WORKSPACE_DIR, AttemptRecord, grade_saved, run_attempt
-from task_lib.backends import Backend
-from task_lib.pricing import Usage, price_note
+from task_lib.agent.backends import Backend
+from task_lib.agent.loop import OUTCOMES, WORKSPACE_DIR, AttemptRecord, grade_saved, run_attempt
+from task_lib.agent.pricing import Usage, price_note
+from task_lib.calibration.stats import BAND, band_verdict, wilson_interval
 from task_lib.registry import UnknownTask, get_task
-from task_lib.stats import BAND, band_verdict, wilson_interval
 from task_lib.task import AgentLimits, Task
 
 RUN_FILE, ATTEMPTS_FILE, ATTEMPTS_DIR = "run.json", "attempts.jsonl", "attempts"

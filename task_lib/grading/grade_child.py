@@ -7,7 +7,7 @@ harness's state. Everything below runs before the candidate is imported:
 
 - its libraries (the driver's NumPy) load while the grader draws the inputs; then it reads the rest
   of its stdin: a JSON header line (a fresh random key, the results pipe's descriptor, the plan, the
-  array layout) and each input array's raw bytes (task_lib/grade_channel.py has both formats). Nothing
+  array layout) and each input array's raw bytes (task_lib/grading/grade_channel.py has both formats). Nothing
   of the grade is ever written into the working directory;
 - the results go on the write end of a pipe the child inherited; fd 1 points to an anonymous file
   (the candidate's prints are dropped) and fd 0 to /dev/null, as in an ordinary `run_tests` run.
@@ -26,7 +26,7 @@ harness's state. Everything below runs before the candidate is imported:
   processes). It is a tripwire, not a boundary: audit hooks are not a security mechanism (PEP 578),
   and the candidate runs in this very process, so it can reach anything here by other routes (raw
   memory through NumPy, `_posixsubprocess`, `dir_fd` opens). What confines the candidate is the
-  kernel (task_lib/sandbox.py); what keeps the verdict right is that the grader computes every
+  kernel (task_lib/sandbox/run.py); what keeps the verdict right is that the grader computes every
   statistic from the raw arrays, so whatever this process sends is the candidate's behaviour.
 
 The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from task_lib.agent.pricing import DEFAULT_MODEL, PRICES, price_model
 from task_lib.offline.policy_kit import MODEL_PREFIX, OFFLINE_LABEL, calibration_mix, policies_for
-from task_lib.pricing import DEFAULT_MODEL, PRICES, price_model
 from task_lib.registry import get_task
 from task_lib.task import Task
 

@@ -16,9 +16,9 @@ import stat
 from pathlib import Path
 
 from task_lib.registry import get_task
+from task_lib.sandbox.untrusted_files import read_open_prefix
+from task_lib.sandbox.untrusted_trees import display_name
 from task_lib.task import Task
-from task_lib.untrusted_files import read_open_prefix
-from task_lib.untrusted_trees import display_name
 
 MAX_PATH_CHARS = 4096
 MAX_SYMLINK_HOPS = 40  # as the kernel's own limit

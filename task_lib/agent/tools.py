@@ -16,12 +16,12 @@ import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from task_lib.agent.workspace import WorkspacePathError, describe_os_error, open_in_workspace
 from task_lib.registry import get_task
-from task_lib.sandbox import SandboxLimits, SandboxResult, run_python
+from task_lib.sandbox.run import SandboxLimits, SandboxResult, run_python
+from task_lib.sandbox.untrusted_files import read_open_prefix
+from task_lib.sandbox.untrusted_trees import scan_tree
 from task_lib.task import Task
-from task_lib.untrusted_files import read_open_prefix
-from task_lib.untrusted_trees import scan_tree
-from task_lib.workspace import WorkspacePathError, describe_os_error, open_in_workspace
 
 MAX_RESULT_CHARS = 20_000
 MAX_WRITE_CHARS = 1_000_000

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from task_lib.untrusted_trees import remove_tree
+from task_lib.sandbox.untrusted_trees import remove_tree
 
 MAX_MEMBERS = 20_000  # files, directories and links kept from one run
 

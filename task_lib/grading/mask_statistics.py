@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from task_lib.tail_bounds import binomial_tail_bound, deviation_threshold
+from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold
 
 JANSON_CHROMATIC = 3  # the lag-s pairs (k, k+s) form paths: fractional chromatic number at most 3
 NARROW_SIGMAS, WIDE_SIGMAS = 0.25, 3.0  # count_dispersion's windows, in binomial standard deviations

@@ -1,7 +1,7 @@
 """The trusted side of grading, for any task: start the task's child program in the sandbox, draw
 the task's fresh inputs while it starts, hand them over on its stdin, read back what it sent on its
 results pipe (records keyed with a secret drawn for this grade, parsed defensively: see
-task_lib/grade_channel.py), and turn the task's checks into a verdict.
+task_lib/grading/grade_channel.py), and turn the task's checks into a verdict.
 
 Contract: `grade_workspace(path, task)` never raises for anything the candidate did; it raises
 `UnusableWorkspace` only when there is nothing to grade (no directory, a solution file missing or
@@ -22,10 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_lib.grade_channel import ResultsPipe, job_bytes, parse_results
-from task_lib.grade_tables import format_measurement
+from task_lib.grading.grade_channel import ResultsPipe, job_bytes, parse_results
+from task_lib.grading.grade_tables import format_measurement
+from task_lib.grading.verdict import Check, GradeResult
 from task_lib.registry import get_task
-from task_lib.sandbox import (
+from task_lib.sandbox.run import (
     SandboxChild,
     SandboxLimits,
     SandboxResult,
@@ -33,10 +34,9 @@ from task_lib.sandbox import (
     package_paths,
     started_python,
 )
+from task_lib.sandbox.untrusted_files import read_untrusted_file
+from task_lib.sandbox.untrusted_trees import remove_tree
 from task_lib.task import Task
-from task_lib.untrusted_files import read_untrusted_file
-from task_lib.untrusted_trees import remove_tree
-from task_lib.verdict import Check, GradeResult
 
 if TYPE_CHECKING:
     import numpy as np

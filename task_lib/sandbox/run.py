@@ -6,12 +6,12 @@ strongest mechanism that works for the user running the harness (see `isolation(
 Every piece of code the model wrote (its tests, its snippets, its solution under the grader) runs
 through `started_python` / `run_python`; nothing of it is ever imported into this process.
 
-Under bubblewrap (`task_lib/bubblewrap.py` has the command line and every mount) the child runs in user,
-PID, network, IPC, UTS, cgroup and mount namespaces of its own, as an ordinary uid with no capabilities,
-under a seccomp filter (`task_lib/seccomp_filter.py`); its process limit is set inside its user namespace,
-so it is its own. It works in a tmpfs of the disk quota's size holding a copy of `cwd`; with
-`keep_changes` the workspace is copied back into `cwd` when its program ends (`task_lib/workspace_sync.py`),
-so nothing the child writes reaches the host's disk beyond the quota. `/tmp` and `/dev/shm` are tmpfs
+Under bubblewrap (`bubblewrap.py` beside this module has the command line and every mount) the child
+runs in user, PID, network, IPC, UTS, cgroup and mount namespaces of its own, as an ordinary uid with
+no capabilities, under a seccomp filter (`seccomp_filter.py`); its process limit is set inside its user
+namespace, so it is its own. It works in a tmpfs of the disk quota's size holding a copy of `cwd`; with
+`keep_changes` the workspace is copied back into `cwd` when its program ends (`workspace_sync.py`), so
+nothing the child writes reaches the host's disk beyond the quota. `/tmp` and `/dev/shm` are tmpfs
 of fixed sizes, `/dev` is read-only.
 
 Nothing outlives the run. bwrap starts in a session of its own (no controlling terminal), and its
@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from task_lib import bubblewrap
-from task_lib.bubblewrap import STAGED, WORKSPACE, bind_table, package_paths
-from task_lib.seccomp_filter import SeccompUnavailable, program_fd
-from task_lib.workspace_sync import ArchiveReader, replace_contents
+from task_lib.sandbox import bubblewrap
+from task_lib.sandbox.bubblewrap import STAGED, WORKSPACE, bind_table, package_paths
+from task_lib.sandbox.seccomp_filter import SeccompUnavailable, program_fd
+from task_lib.sandbox.workspace_sync import ArchiveReader, replace_contents
 
 __all__ = ["Isolation", "SandboxError", "SandboxLimits", "SandboxResult", "bind_table", "isolation",
            "package_paths", "run_python", "started_python"]
@@ -172,7 +172,7 @@ _BWRAP_CONFINES = (
     "user namespace of its own (nested ones disabled): an ordinary uid (65534 when the harness is root, "
     "else the harness's) with no capabilities and no_new_privs; process counts and keyrings are the "
     "sandbox's own",
-    "seccomp filter (task_lib/seccomp_filter.py): keyrings, ptrace and process_vm_*, bpf, perf, "
+    "seccomp filter (task_lib/sandbox/seccomp_filter.py): keyrings, ptrace and process_vm_*, bpf, perf, "
     "userfaultfd, io_uring, new namespaces, mounts, modules, memfd and System V shared memory, sockets "
     "other than Unix ones",
     "filesystem: read-only just the interpreter, its standard library, site-packages and /usr (see "
