@@ -146,7 +146,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from task_lib.grading.demo import run_demo
+    from task_lib.demo import run_demo
 
     print(run_demo(available_task(args), seed=args.seed))
     return EXIT_OK

@@ -2,7 +2,7 @@
 and `child_kit` are the child's side (read as text and run in the sandbox, never imported),
 `grade_channel` is the results' byte format, `verdict` and `grade_tables` the verdict and its tables,
 `tail_bounds` and `mask_statistics` the statistics the tasks' checks use, `threads` runs them side by
-side, `demo` grades a task's bug and reference side by side.
+side.
 
 May import: `task_lib.sandbox`, `task_lib.task`, `task_lib.registry` (and, at run time, a task's
 modules through the registry). Never `anthropic` or `torch`.
