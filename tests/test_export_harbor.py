@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from task_lib.export.harbor_verifier import failure_categories
+from task_lib.export.verdicts import failure_categories
 from task_lib.registry import all_tasks, task_names
 
 HARBOR_REQUIREMENT = "harbor==0.25.*"

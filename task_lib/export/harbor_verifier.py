@@ -21,34 +21,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from task_lib.export.verdicts import grade_artifact, reward_values
 from task_lib.task import Task
 
-UNUSABLE = "unusable_workspace"
 EXIT_OK, EXIT_MISMATCH, EXIT_GRADER_BUG = 0, 2, 3
-
-
-def failure_categories(task: Task) -> list[str]:
-    """Every category a grade of `task` can fail with: its checks' names, and `unusable_workspace`."""
-    return sorted({*task.module("checks").CLAUSES, UNUSABLE})
-
-
-def reward_values(task: Task, verdict: dict[str, Any]) -> dict[str, int]:
-    """Harbor's reward.json for `verdict`: `reward`, then `failure_<category>` for every category."""
-    failure = verdict["failure"]
-    rewards = {"reward": int(bool(verdict["passed"]))}
-    rewards |= {f"failure_{category}": int(category == failure) for category in failure_categories(task)}
-    return rewards
-
-
-def grade_artifact(task: Task, workspace: Path, params: dict[str, float]) -> dict[str, Any]:
-    """The verdict on `workspace` as plain JSON data; an unusable workspace is a failed verdict."""
-    from task_lib.grader import UnusableWorkspace, grade_workspace
-
-    try:
-        return grade_workspace(workspace, task, params).to_dict()
-    except UnusableWorkspace as exc:
-        return {"passed": False, "failure": UNUSABLE, "message": str(exc), "checks": [], "task": task.name,
-                "task_version": task.version, "params": params}
 
 
 def write_verdict(task: Task, verdict: dict[str, Any], out: Path) -> None:
