@@ -213,3 +213,11 @@ def test_harbor_taskconfig_reads_every_folder_as_a_separate_verifier_task_withou
         assert config["mode"] == "separate" and config["artifacts"] == ["/workspace"]
         assert config["agent_network"] == config["verifier_network"] == "no-network"
         assert config["verifier_image"] == config["image"] and config["verifier_workdir"] != "/workspace"
+
+
+@pytest.mark.slow
+def test_harbor_lint_finds_nothing_in_any_folder(exported, harbor_python):
+    folders = [str(exported / name) for name in task_names()]
+    lint = subprocess.run([str(harbor_python.with_name("harbor")), "lint", *folders], capture_output=True,
+                          text=True, timeout=120)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
