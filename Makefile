@@ -32,7 +32,7 @@ endif
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,torch,inspect]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,torch,inspect,verifiers]'
 	# An editable install compiles nothing; compiled as a regular install would be, a grade does not
 	# compile task_lib at every start (PYTHONDONTWRITEBYTECODE would keep Python from caching it).
 	# The tasks' starting files and references are templates written into workspaces, never imported.

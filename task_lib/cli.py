@@ -644,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     from task_lib.sandbox.doctor import add_doctor_command
 
     add_doctor_command(commands)
+    from task_lib.export.commands import add_export_command
+
+    add_export_command(commands)
     return parser
 
 
