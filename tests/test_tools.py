@@ -203,3 +203,16 @@ def test_hostile_snippets_end_as_a_tool_result_within_the_limits(layout, name):
     assert len(result.text) <= MAX_RESULT_CHARS + 200
     follow_up = WorkspaceTools(layout[0], limits).handle("run_python", {"code": "print('still here')"})
     assert "still here" in follow_up.text
+
+
+@pytest.mark.skipif(isolation().mechanism != "bubblewrap", reason="only bubblewrap copies the workspace back")
+def test_a_run_whose_workspace_cannot_come_back_keeps_the_files_as_they_were_and_says_so(layout):
+    """25,000 files are more than a copy-back keeps (20,000 entries): the run's changes are dropped
+    whole, and the model is told."""
+    workspace, _ = layout
+    before = {path.name: path.read_bytes() for path in workspace.iterdir() if path.is_file()}
+    code = "import os\nos.mkdir('many')\nfor i in range(25_000):\n    open(f'many/{i}', 'w').close()\n"
+    result = WorkspaceTools(workspace).handle("run_python", {"code": code + "open('dropout.py', 'w')\n"})
+    assert "were not kept" in result.text and "20,000" in result.text, result.text
+    assert {path.name: path.read_bytes() for path in workspace.iterdir() if path.is_file()} == before
+    assert not (workspace / "many").exists()

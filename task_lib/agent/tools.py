@@ -267,6 +267,8 @@ def describe_run(result: SandboxResult, output_chars: int = TOOL_LIMITS.output_c
         parts.append(f"--- {label} ---\n{text.rstrip()}" if text.strip() else f"--- {label}: (empty)")
     if result.output_truncated:
         parts.append(f"[output cut: the sandbox keeps at most {output_chars:,} characters per stream]")
+    if result.workspace_note:
+        parts.append(f"[this run's changes to the files were not kept: {result.workspace_note}]")
     return trim("\n".join(parts))
 
 
