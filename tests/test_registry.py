@@ -55,6 +55,11 @@ def test_reference_passes_and_starting_files_fail_as_declared(graded, task):
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_the_prompt_has_at_most_400_words(task):
+    assert len(task.prompt().split()) <= 400
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
 def test_every_check_names_a_clause_its_prompt_states(graded, task):
     prompt = normalised(task.prompt())
     clauses = task.module("checks").CLAUSES

@@ -1,37 +1,13 @@
 """The variance-dropout task value and its prompt: every graded behaviour is stated, the numbers come
 from the design, and the answer is not given away."""
 
-import re
-
-import pytest
-from prompt_sentences import requirement_sentences
 
 from task_lib.agent.tools import TOOL_NAMES
-from task_lib.tasks.variance_dropout.checks import CLAUSES
 from tasks.variance_dropout.task_files import TASK, template_text
 
 PROMPT = TASK.prompt()
 GRADE_LIMITS = TASK.grade_limits
 STARTING_FILES = TASK.starting_files
-
-
-def normalised(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def test_prompt_is_at_most_400_words():
-    assert len(PROMPT.split()) <= 400
-
-
-@pytest.mark.parametrize("name", list(CLAUSES))
-def test_every_check_names_a_sentence_of_the_prompt(name):
-    assert normalised(CLAUSES[name]) in requirement_sentences(PROMPT)
-
-
-def test_every_requirement_sentence_is_some_checks_clause():
-    clauses = {normalised(clause) for clause in CLAUSES.values()}
-    numbered = requirement_sentences(PROMPT, numbered_only=True)
-    assert numbered and [sentence for sentence in numbered if sentence not in clauses] == []
 
 
 def test_prompt_states_the_numbers_from_the_design():
