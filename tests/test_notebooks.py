@@ -45,6 +45,7 @@ from task_lib.tasks.variance_dropout import theory as vs
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = find_notebooks(NOTEBOOKS_DIR)
 ROUNDS = 3  # consecutive headless runs of every notebook in the slow test: a rare stall shows up
+ROUND_SECONDS = 180  # one headless run of every notebook (issue #24: eight in a row, each within 180 s)
 
 # Path parameters that go to a temporary directory for every notebook that has them, so tests never
 # rewrite the repository's figures nor touch its runs.
@@ -143,22 +144,23 @@ def test_notebooks_are_found_task_folders_first_and_the_harness_last():
 @pytest.mark.slow
 def test_every_notebook_runs_several_times_in_a_row_each_within_its_bound(tmp_path, monkeypatch):
     """Every notebook, ROUNDS times in a row as `make run` would (a fresh kernel each, no retry): each
-    run ends without error, writes its figures, and takes no longer than its notebook's cell budget."""
+    run ends without error and writes its figures, no cell runs past its notebook's cell budget (the
+    runner raises NotebookStalled if one does), and each round of all the notebooks takes at most
+    ROUND_SECONDS (issue #24's bound for a whole headless run)."""
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     runnable = [notebook for notebook in NOTEBOOKS if not missing_requirement_of(notebook)]
-    over_budget = []
+    slow_rounds = []
     for round_number in range(ROUNDS):
+        started = time.monotonic()
         for notebook in runnable:
             run_dir = tmp_path / f"{round_number}-{notebook_id(notebook).replace('/', '-')}"
-            started = time.monotonic()
             run_notebook(notebook, notebook_overrides(notebook, run_dir), output_path=run_dir / notebook.name)
-            took, bound = time.monotonic() - started, cell_timeout(nbformat.read(notebook, as_version=4))
-            if took > bound:
-                over_budget.append(f"round {round_number}: {notebook_id(notebook)} {took:.1f} s > {bound} s")
             figures = run_dir / "figures"
             written = {str(path.relative_to(figures)) for path in figures.rglob("*.png")}
             assert EXPECTED_FIGURES.get(notebook_id(notebook), set()) <= written, notebook_id(notebook)
-    assert over_budget == []
+        if (took := time.monotonic() - started) > ROUND_SECONDS:
+            slow_rounds.append(f"round {round_number}: {took:.1f} s > {ROUND_SECONDS} s")
+    assert slow_rounds == []
 
 
 @pytest.mark.slow
