@@ -216,10 +216,12 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
     "drops_positive_values_more_often": (
         "mask_independent_of_values",
         with_mask("keep = _rng.random(x.shape) >= p + 0.05 * np.sign(x)"), True),
+    # Rates that differ by half also move the neighbour pairs' agreement a little: elements_independent
+    # may fail too (it did in about one grade in 30), so only the first failure is pinned.
     "drops_the_first_half_more_often": (
         "mask_independent_of_position",
         with_mask("rate = np.where(np.arange(x.size) < x.size // 2, p + 0.04, p - 0.04)\n"
-                  "keep = _rng.random(x.size) >= rate\nkeep = keep.reshape(x.shape)"), True),
+                  "keep = _rng.random(x.size) >= rate\nkeep = keep.reshape(x.shape)"), False),
     "neighbours_share_a_mask": (
         "elements_independent",
         with_mask("half = _rng.random((x.size + 1) // 2) >= p\n"
