@@ -31,7 +31,8 @@ SOLUTIONS = {
 
 def false_fail_bound() -> tuple[float, float]:
     """Bounds on a correct solution failing: the variance checks, and the other statistical checks."""
-    others = (power.TAIL_EVENTS - 3 * len(P_VALUES)) * power.event_budget()
+    others = ((power.TAIL_EVENTS - 3 * len(P_VALUES)) * power.event_budget()
+              + power.MASK_EVENTS * power.mask_event_budget())
     return power.false_fail_probability(N, P_VALUES, TOLERANCE), others
 
 

@@ -89,6 +89,9 @@ class Task:
     install_hint: str = ""
     # Files of the package that define the grade (with the prompt and starting files): see `version`.
     defining_files: tuple[str, ...] = ("driver.py", "checks.py")
+    # Harness helpers of the grader's child (files of task_lib/grading/, e.g. "child_arrays.py") that
+    # its program holds between child_kit.py and the task's driver.
+    child_parts: tuple[str, ...] = ()
 
     # ---- files of the task's folder ----
 
@@ -134,6 +137,8 @@ class Task:
                  repr((self.solution_files, self.protected_files))]
         parts += [f"files/{n}\0{self.starting_text(n)}" for n in self.starting_files]
         parts += [f"{n}\0{self.file_text(n)}" for n in self.defining_files]
+        helpers = resources.files("task_lib.grading")
+        parts += [f"{n}\0{helpers.joinpath(n).read_text(encoding='utf-8')}" for n in self.child_parts]
         for part in parts:
             digest.update(part.encode("utf-8") + b"\0\0")
         return digest.hexdigest()[:12]

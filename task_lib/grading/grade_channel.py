@@ -5,7 +5,10 @@
   each array's raw bytes in that order.
 - The results, on a pipe the child inherits (its write end only): records `<key> <kind> <length>\\n`
   followed by that many bytes, kinds `stage`, `report` (JSON), `array` (a JSON layout, a newline, the
-  raw bytes) and `done`. A pipe, not a file: what the harness wrote cannot be read back, sought to or
+  raw bytes), `sparse` (a mostly-zero float array: a JSON layout with the count of nonzero elements,
+  a newline, their flat indices as little-endian int64, then their values), `checkpoint` (empty:
+  everything of the calls is sent; the parent may start its checks while the child re-checks its
+  inputs) and `done`. A pipe, not a file: what the harness wrote cannot be read back, sought to or
   overwritten by anything the candidate leaves running; bytes it writes itself lack the key (or break
   the framing) and spoil the whole stream.
 
@@ -59,6 +62,10 @@ class ResultsPipe:
         self._ended = False
         self._overflowed = False
         self._stop = threading.Event()
+        self._marker = b""
+        self._marker_end = -1  # where the marker's record ends in the stream, once seen
+        self._tail = b""  # the stream's last bytes, as many as the marker has
+        self._marked = threading.Event()  # the marker came, or the stream ended
         self._thread = threading.Thread(target=self._drain, daemon=True)
 
     def start(self) -> None:
@@ -67,7 +74,18 @@ class ResultsPipe:
         self._write_fd = -1
         self._thread.start()
 
+    def expect(self, marker: bytes) -> None:
+        """Watch the stream for `marker` (a record header under this grade's key); call before the child
+        can send it."""
+        self._marker = marker
+
     def _drain(self) -> None:
+        try:
+            self._drain_until_end()
+        finally:
+            self._marked.set()
+
+    def _drain_until_end(self) -> None:
         poller = select.poll()
         poller.register(self._read_fd, select.POLLIN)
         while not self._stop.is_set():
@@ -80,8 +98,25 @@ class ResultsPipe:
             if self._size + len(data) > MAX_RESULTS_BYTES:
                 self._overflowed = True  # drained all the same, so that the child never blocks on us
                 continue
+            if self._marker and self._marker_end < 0:
+                found = (self._tail + data).find(self._marker)
+                if found >= 0:
+                    self._marker_end = self._size - len(self._tail) + found + len(self._marker)
+                self._tail = (self._tail + data[-len(self._marker):])[-len(self._marker):]
             self._chunks.append(data)
             self._size += len(data)
+            if self._marker_end >= 0:
+                self._marked.set()
+
+    def until_marker(self, still_running) -> bytes | None:
+        """The stream up to the end of the expected marker, once it has come; None if the stream ended,
+        or `still_running()` turned false, before it did."""
+        while not self._marked.wait(0.01):
+            if not still_running():
+                break
+        if self._marker_end < 0:
+            return None
+        return b"".join(self._chunks)[: self._marker_end]
 
     @property
     def complete(self) -> bool:
@@ -119,6 +154,7 @@ class Results:
     stage: str = "starting"
     report: Any = None
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    checkpoint: bool = False
     done: bool = False
     forged: bool = False  # bytes that were not a record of this grade, or too many of them
 
@@ -139,28 +175,60 @@ def _records(stream: bytes, key: str) -> Iterator[tuple[bytes, memoryview]]:
         yield fields[1], data[start:position]
 
 
-def _array(payload: memoryview) -> tuple[str, np.ndarray]:
-    """One array record's payload; ValueError unless it is a sound, bounded, non-object array."""
+def _layout(payload: memoryview, fields: int) -> tuple[list, memoryview]:
+    """An array record's JSON layout (name, dtype, shape and `fields - 3` counts) and the bytes after it;
+    ValueError unless it is sound and bounded (a non-object dtype, at most MAX_ARRAY_BYTES of it)."""
     import numpy as np
 
     split = bytes(payload[:MAX_LAYOUT_BYTES]).find(b"\n")
     if split < 0:
         raise ValueError("an array record without a layout")
-    name, dtype, shape = json.loads(bytes(payload[:split]).decode("utf-8"))
+    layout = json.loads(bytes(payload[:split]).decode("utf-8"))
+    if not (isinstance(layout, list) and len(layout) == fields):
+        raise ValueError("malformed array layout")
+    name, dtype, shape, *counts = layout
     if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
-            and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in shape)):
+            and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in [*shape, *counts])):
         raise ValueError("malformed array layout")
     dtype = np.dtype(dtype)
-    if dtype.hasobject or dtype.itemsize == 0:
-        raise ValueError(f"unsupported dtype {dtype}")
-    data = payload[split + 1:]
-    if len(data) > MAX_ARRAY_BYTES or len(data) != math.prod(shape) * dtype.itemsize:
+    if dtype.hasobject or dtype.itemsize == 0 or math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise ValueError(f"unsupported dtype {dtype} or size")
+    return [name, dtype, shape, *counts], payload[split + 1:]
+
+
+def _array(payload: memoryview) -> tuple[str, np.ndarray]:
+    """One array record's payload; ValueError unless it is a sound, bounded, non-object array."""
+    import numpy as np
+
+    (name, dtype, shape), data = _layout(payload, 3)
+    if len(data) != math.prod(shape) * dtype.itemsize:
         raise ValueError("array size does not match its layout")
     return name, np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
+def _sparse(payload: memoryview) -> tuple[str, np.ndarray]:
+    """One sparse record's payload as the dense array; ValueError unless its indices are in range."""
+    import numpy as np
+
+    (name, dtype, shape, count), data = _layout(payload, 4)
+    size = math.prod(shape)
+    if count > size or len(data) != count * (8 + dtype.itemsize):
+        raise ValueError("sparse array size does not match its layout")
+    where = np.frombuffer(data[: 8 * count], dtype="<i8")
+    if count and (where.min() < 0 or where.max() >= size):
+        raise ValueError("sparse array index out of range")
+    dense = np.zeros(size, dtype=dtype)
+    dense[where] = np.frombuffer(data[8 * count:], dtype=dtype)
+    return name, dense.reshape(shape)
+
+
+def checkpoint_marker(key: str) -> bytes:
+    """The bytes of a `checkpoint` record under `key`."""
+    return f"{key} checkpoint 0\n".encode("ascii")
+
+
 def parse_results(stream: bytes, key: str) -> Results:
-    """The records of `stream` under `key`: stages, the report, the arrays, `done` last."""
+    """The records of `stream` under `key`: stages, the report, the arrays, a checkpoint, `done` last."""
     found = Results()
     try:
         for kind, payload in _records(stream, key):
@@ -170,9 +238,11 @@ def parse_results(stream: bytes, key: str) -> Results:
                 found.stage = bytes(payload[:200]).decode("utf-8", errors="replace")
             elif kind == b"report" and len(payload) <= MAX_REPORT_BYTES:
                 found.report = json.loads(bytes(payload).decode("utf-8"))
-            elif kind == b"array":
-                name, array = _array(payload)
+            elif kind in (b"array", b"sparse"):
+                name, array = (_array if kind == b"array" else _sparse)(payload)
                 found.outputs[name] = array
+            elif kind == b"checkpoint" and not payload and not found.checkpoint:
+                found.checkpoint = True
             elif kind == b"done" and not payload:
                 found.done = True
             else:

@@ -31,7 +31,9 @@ harness's state. Everything below runs before the candidate is imported:
 
 The driver's `drive(plan, inputs, report, outputs, progress)` then loads the candidate and makes the
 calls; the child sends the report (plain data as JSON) and every output array (its layout, then its
-raw bytes), computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
+raw bytes), then a checkpoint (the grader starts its checks there), then runs what `drive` returned
+for after it, if anything (a late re-check of the inputs), and sends the arrays that added. It
+computes no statistic, and ends with `os._exit` so the candidate's exit handlers never run.
 docs/grader.md names what this cannot stop.
 """
 
@@ -44,6 +46,7 @@ from os import O_RDONLY as _O_RDONLY
 from os import O_TMPFILE as _O_TMPFILE
 from os import O_WRONLY as _O_WRONLY
 from os import _exit as _exit_now
+from os import close as _close
 from os import devnull as _devnull
 from os import dup2 as _dup2
 from os import fstat as _fstat
@@ -54,8 +57,14 @@ from sys import _getframe as _frame_at
 from sys import addaudithook as _addaudithook
 
 from numpy import array as _np_array
+from numpy import count_nonzero as _np_count_nonzero
+from numpy import flatnonzero as _np_flatnonzero
 from numpy import frombuffer as _np_frombuffer
+from numpy import uint8 as _np_uint8
 
+# A float array of at least SPARSE_MIN_SIZE elements, at most 1 / SPARSE_FRACTION of them nonzero, goes
+# as a `sparse` record: where its nonzero elements are and their values (grade_channel.py).
+SPARSE_MIN_SIZE, SPARSE_FRACTION = 1 << 16, 8
 _BLOCKED_EVENTS = frozenset({
     "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
     "sys.addaudithook", "sys.monitoring.register_callback", "gc.get_objects", "gc.get_referrers",
@@ -128,6 +137,14 @@ def _json_text(value, depth=0):
     return _encode_string(repr(value) if kind is float else f"<{kind.__name__}>")
 
 
+def _raw_bytes(plain):
+    """The bytes of a C-ordered array, without a copy where a byte view of it can be taken."""
+    try:
+        return memoryview(plain.reshape(-1).view(_np_uint8))
+    except Exception:  # a dtype with no byte view (of size 0, say)
+        return plain.tobytes()
+
+
 def _pipe_identity(fd):
     """(device, inode) of what `fd` refers to: the results pipe keeps it for the grade's whole life."""
     info = _fstat(fd)
@@ -169,17 +186,34 @@ def _main(stdin):
     def progress(stage):
         send(b"stage", stage.encode("utf-8"))
 
+    def send_arrays(names):
+        for name in names:
+            # a plain C-ordered array; copied only if it is not one (the driver's outputs are its own)
+            plain = _np_array(outputs[name], copy=None, subok=False, order="C")
+            layout = [str(name), plain.dtype.str, list(plain.shape)]
+            if plain.size >= SPARSE_MIN_SIZE and plain.dtype.kind == "f" \
+                    and _np_count_nonzero(plain) * SPARSE_FRACTION <= plain.size:
+                at = _np_flatnonzero(plain)
+                layout.append(int(at.size))
+                send(b"sparse", _json_text(layout).encode("utf-8") + b"\n", _raw_bytes(at.astype("<i8")),
+                     _raw_bytes(plain.reshape(-1)[at]))
+            else:
+                send(b"array", _json_text(layout).encode("utf-8") + b"\n", _raw_bytes(plain))
+
     _addaudithook(_audit)
     report, outputs = {}, {}
     progress("load")
-    drive(header["plan"], inputs, report, outputs, progress)  # noqa: F821 (the task's driver, above)
+    later = drive(header["plan"], inputs, report, outputs, progress)  # noqa: F821 (the task's driver, above)
     progress("write")
     send(b"report", _json_text(report).encode("utf-8"))
-    for name, array in outputs.items():
-        copy = _np_array(array, copy=True, subok=False)
-        layout = _json_text([str(name), copy.dtype.str, list(copy.shape)]).encode("utf-8")
-        send(b"array", layout + b"\n", copy.tobytes())
+    sent = list(outputs)
+    send_arrays(sent)
+    send(b"checkpoint")
+    if later is not None:  # the driver's work after the checkpoint, e.g. a late re-check of the inputs
+        later(outputs)
+        send_arrays([name for name in outputs if name not in sent])
     send(b"done")
+    _close(channel)  # the grader sees the stream end now, not only once the sandbox is torn down
 
 
 def _run_and_exit():

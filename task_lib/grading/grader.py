@@ -16,13 +16,14 @@ import functools
 import hashlib
 import secrets
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_lib.grading.grade_channel import ResultsPipe, job_bytes, parse_results
+from task_lib.grading.grade_channel import Results, ResultsPipe, checkpoint_marker, job_bytes, parse_results
 from task_lib.grading.grade_tables import format_measurement
 from task_lib.grading.verdict import Check, GradeResult
 from task_lib.registry import get_task
@@ -75,9 +76,11 @@ def protected_files_check(task: Task, workspace: Path) -> Check:
 @functools.cache
 def child_program(task: Task) -> bytes:
     """The program the grader's child runs: a line putting site-packages on sys.path, the harness's
-    child kit, the task's driver, then the harness's child loop."""
+    child kit and the helpers the task asks for (`Task.child_parts`), the task's driver, then the
+    harness's child loop."""
+    helpers = [CHILD_KIT.with_name(name).read_text(encoding="utf-8") for name in task.child_parts]
     parts = [f"__import__('sys').path.extend({package_paths()!r})", CHILD_KIT.read_text(encoding="utf-8"),
-             task.file_text("driver.py"), CHILD_LOOP.read_text(encoding="utf-8")]
+             *helpers, task.file_text("driver.py"), CHILD_LOOP.read_text(encoding="utf-8")]
     return "\n\n".join(parts).encode("utf-8")
 
 
@@ -93,6 +96,7 @@ class ProbeRun:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     stage: str = ""
     forged: bool = False  # the results held bytes that were not this grade's records, or too many
+    checks: list[Check] | None = None  # the task's checks, if computed at the checkpoint and still true
 
 
 @dataclass
@@ -128,12 +132,55 @@ def started_probe(task: Task, limits: SandboxLimits, files: dict[str, bytes]) ->
         remove_tree(workdir)
 
 
-def finish_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict) -> tuple[SandboxResult, bytes, str]:
-    """Hand the started child our plan and inputs on its stdin, under a fresh key, and let it run.
-    Returns what it did, what came on the results pipe, and the key."""
+EarlyChecks = Callable[[dict[str, Any], dict[str, "np.ndarray"]], "list[Check] | None"]
+
+
+class _Finishing:
+    """`child.finish(job)` in a thread of its own, so that the grader can work meanwhile."""
+
+    def __init__(self, child: SandboxChild, job: bytes):
+        self.result: SandboxResult | None = None
+        self._thread = threading.Thread(target=self._run, args=(child, job), daemon=True)
+        self._thread.start()
+
+    def _run(self, child: SandboxChild, job: bytes) -> None:
+        self.result = child.finish(job)
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> SandboxResult:
+        self._thread.join()
+        if self.result is None:  # finish() raised in its thread: a harness bug, raised here
+            raise RuntimeError("the grader's child could not be finished")
+        return self.result
+
+
+def finish_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict, *,
+                 prepare: Callable[[], None] | None = None,
+                 early: EarlyChecks | None = None) -> tuple[SandboxResult, bytes, str, Results | None, Any]:
+    """Hand the started child our plan and inputs on its stdin, under a fresh key, and let it run;
+    meanwhile `prepare()`, then, once the child's checkpoint has come, `early(report, outputs)` on
+    what came up to it (the child goes on with its late work). Returns what the child did, what came
+    on the results pipe, the key, and the checkpoint's results and early checks (None, None if the
+    checkpoint never came)."""
     key = secrets.token_hex(16)
-    result = probe.child.finish(job_bytes(key, probe.results.child_fd, plan, inputs))
-    return result, probe.results.collected(), key
+    probe.results.expect(checkpoint_marker(key))
+    finishing = _Finishing(probe.child, job_bytes(key, probe.results.child_fd, plan, inputs))
+    if prepare is not None:
+        prepare()
+    prefix = probe.results.until_marker(finishing.running)
+    at_checkpoint, checks = None, None
+    if prefix is not None:
+        at_checkpoint = parse_results(prefix, key)
+        if at_checkpoint.checkpoint and not at_checkpoint.forged and isinstance(at_checkpoint.report, dict) \
+                and early is not None:
+            checks = early(at_checkpoint.report, at_checkpoint.outputs)
+    result = finishing.wait()
+    stream = probe.results.collected()
+    if prefix is not None and not stream.startswith(prefix):
+        at_checkpoint, checks = None, None
+    return result, stream, key, at_checkpoint, checks
 
 
 def read_results(result: SandboxResult, stream: bytes, key: str, *, complete: bool) -> ProbeRun:
@@ -146,10 +193,17 @@ def read_results(result: SandboxResult, stream: bytes, key: str, *, complete: bo
     return run
 
 
-def run_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict) -> ProbeRun:
-    """`finish_probe`, then `read_results`."""
-    result, stream, key = finish_probe(probe, inputs, plan)
-    return read_results(result, stream, key, complete=probe.results.complete)
+def run_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict, *,
+              prepare: Callable[[], None] | None = None, early: EarlyChecks | None = None) -> ProbeRun:
+    """`finish_probe`, then `read_results`; the early checks are the run's `checks` when nothing but
+    stages and arrays the checks never read came after the checkpoint (else they are computed again by
+    the caller, on everything)."""
+    result, stream, key, at_checkpoint, checks = finish_probe(probe, inputs, plan, prepare=prepare, early=early)
+    run = read_results(result, stream, key, complete=probe.results.complete)
+    if run.report is not None and at_checkpoint is not None and checks is not None \
+            and run.report == at_checkpoint.report and run.outputs.keys() == at_checkpoint.outputs.keys():
+        run.checks = checks
+    return run
 
 
 def process_failure(run: ProbeRun, stage_words: dict[str, str]) -> tuple[str, str]:
@@ -184,11 +238,11 @@ def stage_error(report: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def task_checks_of(task_checks: Any, params: dict[str, Any], inputs: dict[str, np.ndarray], plan: dict,
-                   run: ProbeRun) -> list[Check]:
+                   report: dict[str, Any], outputs: dict[str, np.ndarray]) -> list[Check]:
     """The task's checks on what came back; a report so malformed that they cannot be computed is a
     failed `bad_output` check, never an exception."""
     try:
-        return task_checks.run_checks(params, inputs, plan, run.report, run.outputs)
+        return task_checks.run_checks(params, inputs, plan, report, outputs)
     except Exception as exc:  # the report's shape is the child's doing
         return [Check("bad_output", False, f"the child's report could not be checked ({type(exc).__name__})",
                       "a well-formed report")]
@@ -273,12 +327,21 @@ def grade_workspace(
 
         task_checks = task.module("checks")
         inputs, plan = task_checks.make_job(params, np.random.default_rng(seed))
-        run = run_probe(probe, inputs, plan)
+        prepare = getattr(task_checks, "prepare", None)
+
+        def early(report: dict[str, Any], outputs: dict[str, np.ndarray]) -> list[Check] | None:
+            if stage_error(report) is not None:
+                return None
+            return task_checks_of(task_checks, params, inputs, plan, report, outputs)
+
+        run = run_probe(probe, inputs, plan, early=early,
+                        prepare=None if prepare is None else lambda: prepare(params, inputs, plan))
     if run.report is None:
         category, message = process_failure(run, task_checks.STAGE_WORDS)
         checks.append(Check(category, False, message, "the solution imports and every call returns"))
     elif (error := stage_error(run.report)) is not None:
         checks.append(Check(error[0], False, error[1], "the solution imports and defines what it must"))
     else:
-        checks += task_checks_of(task_checks, params, inputs, plan, run)
+        checks += run.checks if run.checks is not None else task_checks_of(task_checks, params, inputs, plan,
+                                                                           run.report, run.outputs)
     return _verdict(task, checks, params, seed, start)

@@ -16,6 +16,9 @@ it spends (`*_events`), so a task can split its budget over all of them by a uni
 - `position_histogram`: over C calls on one array, each position's drop count is Bin(C, p), independent
   across positions; the number of positions with count v is Bin(n, P(Bin(C, p) = v)) for every v:
   positions dropped too often, too rarely, or too evenly fail.
+- `repeat_threshold`, `repeated_distance`: the distance separating the most pairs of kept elements of
+  one sparse mask (a tiled or repeated mask puts many at its period), against a bound for independent
+  elements.
 - `count_dispersion`: calls whose drop count lies within a narrow window of p·n (too many: counts
   under-dispersed, e.g. exact counts) or beyond a wide one (too many: over-dispersed, e.g. p jittered per
   call); each is a sum of independent indicators whose probabilities are bounded above exactly, with
@@ -31,10 +34,11 @@ import math
 
 import numpy as np
 
-from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold
+from task_lib.grading.tail_bounds import binomial_tail_bound, deviation_threshold, deviation_thresholds
 
 JANSON_CHROMATIC = 3  # the lag-s pairs (k, k+s) form paths: fractional chromatic number at most 3
-NARROW_SIGMAS, WIDE_SIGMAS = 0.25, 3.0  # count_dispersion's windows, in binomial standard deviations
+NARROW_SIGMAS, WIDE_SIGMAS = 0.1, 3.0  # count_dispersion's windows, in binomial standard deviations
+DISPERSION_MIN_SD = 5.0  # calls whose count has a smaller sd tell little: count_dispersion skips them
 
 
 def agreement_rate(p: float) -> float:
@@ -46,6 +50,13 @@ def agreement_rate(p: float) -> float:
 def band(n: int, p: float, alpha: float) -> float:
     """Chernoff half-width around p for a Bin(n, p) proportion, each tail at most alpha (cached)."""
     return deviation_threshold(n, p, alpha)
+
+
+@functools.lru_cache(maxsize=4096)
+def band_sides(n: int, p: float, alpha: float) -> tuple[float, float]:
+    """(below, above) Chernoff widths around p for a Bin(n, p) proportion, each tail at most alpha
+    (cached): tight on each side (see tail_bounds.deviation_thresholds)."""
+    return deviation_thresholds(n, p, alpha)
 
 
 def bands(sizes: np.ndarray, p: float, alpha: float) -> np.ndarray:
@@ -65,13 +76,22 @@ def shift_agreement_events(n: int) -> int:
     return 2 * (2 * (n // 2) + 1)
 
 
-def shift_agreement(first: np.ndarray, second: np.ndarray, p: float, alpha: float) -> tuple[float, int]:
+def spectra(masks: np.ndarray) -> np.ndarray:
+    """The real FFT of each mask (rows of calls x n) at `_fft_length(n)`: computed once per mask, shared
+    by `shift_agreement` and `lag_agreement`."""
+    return np.fft.rfft(masks.astype(np.float64), _fft_length(masks.shape[1]), axis=1)
+
+
+def shift_agreement(first: np.ndarray, second: np.ndarray, p: float, alpha: float,
+                    spectrum_pair: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, int]:
     """(score, shift) of the shift s (|s| <= n/2) at which element k of one mask and element k + s of
     the other agree farthest from q, in units of its Chernoff band (score > 1 fails). The n - |s|
-    pairs of a shift are independent, so its count of agreements is Bin(n - |s|, q)."""
+    pairs of a shift are independent, so its count of agreements is Bin(n - |s|, q). `spectrum_pair`:
+    the two masks' `spectra`, if already computed."""
     n, size = first.size, _fft_length(first.size)
     a, b = first.astype(np.float64), second.astype(np.float64)
-    products = np.rint(np.fft.irfft(np.conj(np.fft.rfft(a, size)) * np.fft.rfft(b, size), size))
+    fa, fb = spectrum_pair if spectrum_pair is not None else (np.fft.rfft(a, size), np.fft.rfft(b, size))
+    products = np.rint(np.fft.irfft(np.conj(fa) * fb, size))
     shifts = np.arange(-(n // 2), n // 2 + 1)
     pairs = n - np.abs(shifts)
     # sum over the overlap of a_k b_(k+s), and each mask's drops over its part of the overlap
@@ -91,17 +111,20 @@ def lag_agreement_events(n: int) -> int:
     return 2 * (n // 2)
 
 
-def lag_agreement(masks: np.ndarray, p: float, alpha: float) -> tuple[float, int]:
+def lag_agreement(masks: np.ndarray, p: float, alpha: float,
+                  mask_spectra: np.ndarray | None = None) -> tuple[float, int]:
     """(score, lag) of the lag s (1 <= s <= n/2) at which elements k and k + s of the same call agree
     farthest from q, pooled over the calls (masks: calls x n), in units of the Janson-Hoeffding band
-    (score > 1 fails)."""
+    (score > 1 fails). `mask_spectra`: the masks' `spectra`, if already computed. One inverse FFT in
+    all: the calls' power spectra are summed first."""
     calls, n = masks.shape
     lags = np.arange(1, n // 2 + 1)
     if lags.size == 0:
         return 0.0, 0
     values, size = masks.astype(np.float64), _fft_length(n)
-    spectrum = np.fft.rfft(values, size, axis=1)
-    both = np.rint(np.fft.irfft(np.abs(spectrum) ** 2, size, axis=1))[:, lags].sum(axis=0)
+    spectrum = mask_spectra if mask_spectra is not None else np.fft.rfft(values, size, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).sum(axis=0)
+    both = np.rint(np.fft.irfft(power, size))[lags]
     prefix = np.cumsum(np.concatenate((np.zeros((calls, 1)), values), axis=1), axis=1).sum(axis=0)
     first = prefix[n - lags]  # drops among elements 0 .. n-s-1, summed over the calls
     second = prefix[n] - prefix[lags]  # drops among elements s .. n-1
@@ -166,17 +189,30 @@ def poisson_binomial_threshold(m: int, mu: float, alpha: float) -> int:
 COUNT_DISPERSION_EVENTS = 2
 
 
+@functools.lru_cache(maxsize=1024)
+def window_masses(n: int, p: float) -> tuple[float, float]:
+    """Upper bounds (a relative 1e-9 added for rounding) on P(a Bin(n, p) count lies within
+    NARROW_SIGMAS sd of n p) and P(it lies beyond WIDE_SIGMAS sd): `count_dispersion`'s per call."""
+    sd = math.sqrt(n * p * (1 - p))
+    narrow = min(1.0, window_mass(n, p, NARROW_SIGMAS * sd) * (1 + 1e-9) + 1e-15)
+    wide = min(1.0, max(0.0, 1 - window_mass(n, p, WIDE_SIGMAS * sd)) * (1 + 1e-9) + 1e-12)
+    return narrow, wide
+
+
+
 def count_dispersion(counts: list[tuple[int, float, int]], alpha: float) -> tuple[bool, str]:
-    """(passed, what was seen) for calls given as (n, p, drop count): fails when more calls than a
-    correct layer would allow (with probability alpha each) lie within NARROW_SIGMAS standard deviations
-    of n p, or beyond WIDE_SIGMAS."""
+    """(passed, what was seen) for calls given as (n, p, drop count), those whose count has a standard
+    deviation of at least DISPERSION_MIN_SD: fails when more of them than a correct layer would allow
+    (with probability alpha each) lie within NARROW_SIGMAS standard deviations of n p, or beyond
+    WIDE_SIGMAS."""
+    counts = [(n, p, k) for n, p, k in counts if n * p * (1 - p) >= DISPERSION_MIN_SD**2]
     narrow = wide = 0
     mu_narrow = mu_wide = 0.0
     for n, p, k in counts:
         sd = math.sqrt(n * p * (1 - p))
-        # Upper bounds on each call's probability: a relative 1e-9 added for rounding.
-        mu_narrow += min(1.0, window_mass(n, p, NARROW_SIGMAS * sd) * (1 + 1e-9) + 1e-15)
-        mu_wide += min(1.0, max(0.0, 1 - window_mass(n, p, WIDE_SIGMAS * sd)) * (1 + 1e-9) + 1e-12)
+        narrow_mass, wide_tails = window_masses(n, p)
+        mu_narrow += narrow_mass
+        mu_wide += wide_tails
         narrow += abs(k - n * p) <= NARROW_SIGMAS * sd
         wide += abs(k - n * p) > WIDE_SIGMAS * sd
     limit_narrow = poisson_binomial_threshold(len(counts), mu_narrow, alpha)
@@ -207,3 +243,141 @@ def value_features(x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 VALUE_FEATURE_GROUPS = 12
+
+
+POSITION_GROUPS = 10  # at most: the quarters of the flat index, its parity, the first and last axes' parity
+
+
+def position_groups(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Flat selections of an array's elements (C order) by quarter of the array, by flat index parity
+    and, for two or more dimensions, by the parity of the index along the first and along the last
+    axis (rows and columns of a matrix)."""
+    n = math.prod(shape)
+    index = np.arange(n)
+    groups = {f"quarter {q + 1}": index * 4 // max(1, n) == q for q in range(4)}
+    groups |= {"even index": index % 2 == 0, "odd index": index % 2 == 1}
+    if len(shape) >= 2 and n:
+        first, last = index // (n // shape[0]), index % shape[-1]
+        groups |= {"even first-axis index": first % 2 == 0, "odd first-axis index": first % 2 == 1,
+                   "even last-axis index": last % 2 == 0, "odd last-axis index": last % 2 == 1}
+    return groups
+
+
+def group_rates(masks: np.ndarray, groups: dict[str, np.ndarray], p: float, alpha: float) -> tuple[float, str]:
+    """(score, group) of the group of positions whose drop rate, pooled over the calls (masks: calls x
+    n), lies farthest from p in units of its Chernoff band (score > 1 fails; 2 tail events a group)."""
+    per_position, calls = masks.sum(axis=0), masks.shape[0]
+    worst = (0.0, "no group")
+    for name, selection in groups.items():
+        size = int(np.count_nonzero(selection)) * calls
+        if size:
+            rate = float(per_position[selection].sum()) / size
+            worst = max(worst, (abs(rate - p) / band(size, p, alpha), f"{name} (rate {rate:.4f})"))
+    return worst
+
+
+def group_events(n_max: int, calls: int, pairs: int) -> int:
+    """Tail events `examine_group` spends on a group of `calls` masks of at most `n_max` elements with
+    `pairs` pairs of calls compared."""
+    return (pairs * shift_agreement_events(n_max) + lag_agreement_events(n_max)
+            + position_histogram_events(calls) + 2 * (POSITION_GROUPS + VALUE_FEATURE_GROUPS))
+
+
+def prepare_group(shape: tuple[int, ...], calls: int, p: float, alpha: float,
+                  features: dict[str, np.ndarray]) -> None:
+    """Compute ahead what `examine_group` will look up for `calls` masks of an input of `shape` at p
+    (every band it uses, the FFT's set-up), so that it runs on the masks alone once they come."""
+    n = math.prod(shape)
+    q = agreement_rate(p)
+    bands(np.arange(n // 2, n + 1), q, alpha)
+    for expected in binomial_pmf(calls, p):
+        if 0 < expected < 1:
+            band(n, float(expected), alpha)
+    for selection in (*position_groups(shape).values(), *features.values()):
+        size = int(np.count_nonzero(selection)) * calls
+        if size:
+            band(size, p, alpha)
+    np.fft.irfft(np.fft.rfft(np.zeros(n), _fft_length(n)), _fft_length(n))
+
+
+def examine_group(masks: np.ndarray, shape: tuple[int, ...], features: dict[str, np.ndarray], p: float,
+                  alpha: float, pairs: list[tuple[int, int]]) -> dict[str, tuple[float, str]]:
+    """Every test of this module on one group of calls on one input (masks: calls x n, True = dropped;
+    `shape` and `features`: that input's shape and `value_features`), each as (score, where it is
+    worst; score > 1 fails), by family:
+    "fresh" (shift agreement of each of `pairs` of calls), "neighbours" (lag agreement), "position"
+    (position histogram and position groups) and "values" (value features)."""
+    calls, n = masks.shape
+    mask_spectra = spectra(masks)
+    fresh = (0.0, "no pair")
+    for i, j in pairs:
+        score, shift = shift_agreement(masks[i], masks[j], p, alpha, (mask_spectra[i], mask_spectra[j]))
+        fresh = max(fresh, (score, f"calls {i + 1} and {j + 1}, shifted by {shift}"))
+    lag_score, lag = lag_agreement(masks, p, alpha, mask_spectra)
+    histogram_score, times = position_histogram(masks, p, alpha)
+    position = max((histogram_score, f"positions dropped {times} times of {calls}"),
+                   group_rates(masks, position_groups(shape), p, alpha))
+    return {"fresh": fresh, "neighbours": (lag_score, f"elements {lag} apart"), "position": position,
+            "values": group_rates(masks, features, p, alpha)}
+
+
+def repeat_threshold(n: int, q: float, alpha: float) -> int:
+    """Smallest k such that, for n elements each kept independently with probability q, some distance
+    d (1 <= d < n) separates k or more pairs of kept elements with probability at most alpha. The
+    pairs (i, i + d) split into two sets of disjoint pairs (by the parity of i // d), each a sum of
+    independent Bernoulli(q^2) terms, so P(N_d >= k) <= 2 P(Bin(n, q^2) >= ceil(k / 2)) <=
+    2 (e n q^2 / j)^j with j = ceil(k / 2) (Chernoff), and a union bound over the n - 1 distances."""
+    mean = n * q * q
+    j = max(1, math.ceil(mean * math.e) + 1)
+    while 2 * (n - 1) * math.exp(j * (1 + math.log(mean) - math.log(j))) > alpha:
+        j += 1
+    return 2 * j
+
+
+REPEAT_MAX_KEPT = 1000  # repeated_distance looks at the pairs of the first this many kept elements only
+
+
+def repeated_distance(kept: np.ndarray) -> tuple[int, int]:
+    """(count, distance) of the distance separating the most pairs of the kept positions `kept`
+    (sorted flat indices; of the first REPEAT_MAX_KEPT only, every pair). A tiled or repeated mask puts
+    many pairs at its period. A subset's count is never above the whole set's, so `repeat_threshold`
+    bounds it all the same."""
+    kept = kept[:REPEAT_MAX_KEPT]
+    if kept.size < 2:
+        return 0, 0
+    first, second = np.triu_indices(kept.size, 1)
+    distances = np.sort(kept[second] - kept[first])
+    starts = np.flatnonzero(np.diff(distances, prepend=-1))
+    runs = np.diff(np.append(starts, distances.size))
+    most = int(np.argmax(runs))
+    return int(runs[most]), int(distances[starts[most]])
+
+
+def bernstein_width(variance: float, alpha: float) -> float:
+    """t with P(S - E[S] >= t) <= alpha (and likewise below) for a sum S of independent terms in
+    [0, 1] whose variances add up to `variance` (Bernstein: exp(-t^2 / (2 (variance + t / 3))))."""
+    log_term = math.log(1 / alpha)
+    return log_term / 3 + math.sqrt((log_term / 3) ** 2 + 2 * variance * log_term)
+
+
+def pooled_group_rates(groups: list[tuple[np.ndarray, dict[str, np.ndarray], float]],
+                       alpha: float) -> tuple[float, str]:
+    """(score, group) over several groups of calls (masks: calls x n, the groups of positions by name,
+    p), each named group's drops pooled over all of them against the sum of its expected drops, in
+    units of the Bernstein width (score > 1 fails; 2 tail events per name). Deviations that share a
+    direction add up across groups at different p, where each alone may be too small to show."""
+    totals: dict[str, list[float]] = {}
+    for masks, named, p in groups:
+        per_position, calls = masks.sum(axis=0), masks.shape[0]
+        for name, selection in named.items():
+            size = int(np.count_nonzero(selection)) * calls
+            total = totals.setdefault(name, [0.0, 0.0, 0.0])
+            total[0] += float(per_position[selection].sum())
+            total[1] += p * size
+            total[2] += p * (1 - p) * size
+    worst = (0.0, "no group")
+    for name, (dropped, expected, variance) in totals.items():
+        if variance > 0:
+            score = abs(dropped - expected) / bernstein_width(variance, alpha)
+            worst = max(worst, (score, f"{name}, pooled (drops {dropped:.0f}, expected {expected:.1f})"))
+    return worst

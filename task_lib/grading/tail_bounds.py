@@ -32,6 +32,13 @@ def deviation_threshold(n: int, p: float, alpha: float) -> float:
     return max(_one_side(n, p, alpha, 1), _one_side(n, p, alpha, -1))
 
 
+def deviation_thresholds(n: int, p: float, alpha: float) -> tuple[float, float]:
+    """(below, above): the smallest d with the Chernoff tail P(k/n <= p - d), respectively
+    P(k/n >= p + d), at most alpha; the band [p - below, p + above] is tight on both sides even where
+    the binomial is skewed (small p, or p near 1)."""
+    return _one_side(n, p, alpha, -1), _one_side(n, p, alpha, 1)
+
+
 def _one_side(n: int, p: float, alpha: float, sign: int) -> float:
     """Smallest d with the bound on the tail beyond p + sign*d at most alpha: n KL(p + sign*d || p)
     at least log(1/alpha).

@@ -32,3 +32,27 @@ def map_in_threads(function: Callable[[Item], Result], items: Sequence[Item]) ->
         if error is not None:
             raise error
     return results
+
+
+def threading_result(function: Callable[[], Result]) -> Callable[[], Result]:
+    """Start `function()` in a thread now; the returned callable waits for it and returns its result
+    (or raises what it raised)."""
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append((True, function()))
+        except BaseException as exc:  # handed to the caller below
+            box.append((False, exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def result() -> Result:
+        thread.join()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    return result

@@ -20,6 +20,9 @@ class Check:
     detail: str = ""
     clause: str = ""  # the sentence of the task's prompt that announces this check
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", bool(self.passed))  # a NumPy bool would not be JSON
+
 
 @dataclass(frozen=True)
 class GradeResult:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from task_lib.sandbox import bubblewrap
+from task_lib.sandbox import bubblewrap, probe_cache
 from task_lib.sandbox.bubblewrap import STAGED, WORKSPACE, bind_table, package_paths
 from task_lib.sandbox.seccomp_filter import SeccompUnavailable, program_fd
 from task_lib.sandbox.workspace_sync import ArchiveReader, replace_contents
@@ -146,12 +146,26 @@ def _problem(command: list[str], cwd: str, pass_fds: Sequence[int] = ()) -> str 
     return (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit {done.returncode}"])[-1]
 
 
+def _sandbox_programs() -> tuple[str, ...]:
+    return ("bwrap", "prlimit") + (("setpriv",) if os.geteuid() == 0 else ())
+
+
 def _bubblewrap_problem() -> str | None:
-    """None when the bubblewrap sandbox, with its real flags, mounts and filter, runs here."""
-    missing = [name for name in ("bwrap", "prlimit") + (("setpriv",) if os.geteuid() == 0 else ())
-               if shutil.which(name) is None]
+    """None when the bubblewrap sandbox, with its real flags, mounts and filter, runs here (known from
+    the probe cache when it passed before in this boot; see probe_cache.py)."""
+    missing = [name for name in _sandbox_programs() if shutil.which(name) is None]
     if missing:
         return f"{' and '.join(missing)} not found (Debian: apt-get install bubblewrap util-linux)"
+    if probe_cache.remembered(_sandbox_programs()):
+        return None
+    why = _probe_bubblewrap()
+    if why is None:
+        probe_cache.remember(_sandbox_programs())
+    return why
+
+
+def _probe_bubblewrap() -> str | None:
+    """Run the bubblewrap sandbox on `true`: None if it works, else why not."""
     try:
         fd = program_fd()
     except SeccompUnavailable as exc:
@@ -403,6 +417,8 @@ class SandboxChild:
                                   and seconds >= self.limits.wall_seconds)
         stdout, cut_out = _read_capped(self.io_dir / "stdout", self.limits.output_chars)
         stderr, cut_err = _read_capped(self.io_dir / "stderr", self.limits.output_chars)
+        if returncode == 1 and stderr.startswith("bwrap: ") and isolation().mechanism == "bubblewrap":
+            probe_cache.forget()  # bubblewrap's own set-up failed: the next process probes again
         return SandboxResult(
             returncode=None if timed_out else returncode,
             stdout=stdout,

@@ -1,30 +1,61 @@
-"""The grader's design numbers for dropout-from-scratch: the p values checked, the sizes and limits.
-Pure data: the prompt states them, the checks use them, power.py derives `N_CALLS` (pinned by a test)."""
+"""The grader's design numbers for dropout-from-scratch: the probe plan's strata and sizes, and the limits.
+Pure data: checks.py draws every grade's probes from them, power.py derives the tail-event counts and
+the plan's bounds from them (`MASK_CALLS` is pinned there by a test), docs/tasks/dropout-from-scratch.md
+explains them (the prompt states the contract only, not this plan)."""
 
-FIXED_P = (0.2, 0.5, 0.8)
-# Each grade also checks one p drawn uniformly from this range (rounded to 3 decimals).
-FRESH_P_RANGE = (0.1, 0.9)
-# The statistical checks call dropout N_CALLS times on each of two arrays (one per dtype) at each
-# checked p: eight arrays in all, each of a shape drawn fresh in every grade, with a number of elements
-# in STAT_SIZE_RANGE. Their ranks are STAT_RANKS, each used twice, in an order drawn fresh; of the two
-# 1-D arrays, one has odd length and one even.
-STAT_DTYPES = ("float32", "float64")
-STAT_RANKS = (1, 2, 3, 4)
-STAT_SIZE_RANGE = (6000, 12000)
-N_CALLS = 10
-# On each array the calls' drop counts must not all be equal, and some call's must differ from p * n
-# by more than COUNT_SLACK (exact-count masks do neither); over both arrays of a p, some call's must
-# differ by more than POOLED_COUNT_SLACK (the largest slack power.py allows: pinned by a test).
-COUNT_SLACK = 1
-POOLED_COUNT_SLACK = 6
-# Mask shifts (in elements of the flattened array) compared between every two calls.
-SHIFTS = (0, 1, -1)
-# Survivors: |y / x * (1 - p) - 1| at most this, by dtype.
+# What every probe draws from.
+P_TYPES = ("float", "float16", "float32", "float64")  # and "int", for p = 0 and 1 (and invalid integers)
+DTYPES = ("float32", "float64")
+LAYOUTS = ("C", "F", "strided", "readonly")  # task_lib/grading/child_arrays.py builds them
+RANKS = (1, 2, 3, 4)
+# How a call passes `training`: left out (the default), by keyword, or by position.
+TRAINING_STYLES = ("omitted", "keyword", "positional")
+# p strata: the low end, the middle, the high end of (0, 1). Each end is drawn half log-uniformly in p
+# (low) or 1 - p (high), half uniformly, between its bounds (probe_draws.draw_p).
+LOW_P = (1e-3, 0.05)
+HIGH_P = (0.95, 1 - 1e-4)
+
+# The mask groups: one input per stratum of MASK_P (one float32 and one float64, a rank drawn in
+# RANKS, a size drawn in MASK_SIZE, Gaussian values of balanced signs), called MASK_CALLS times in
+# training mode at one p drawn in the stratum (its type drawn), each call on a fresh copy in a drawn
+# layout. MASK_CALLS is the fewest calls for which exact-count masks fail the count dispersion in
+# every grade (power.mask_calls_needed, pinned by a test), and at least 8.
+MASK_P = ((0.05, 0.5), (0.5, 0.95))
+MASK_SIZE = (12_000, 16_000)
+MASK_CALLS = 8
+# Pairs of a group's calls compared at every shift: consecutive calls, calls two apart, first and last.
+MASK_PAIRS = (tuple((i, i + 1) for i in range(MASK_CALLS - 1)) + tuple((i, i + 2) for i in range(MASK_CALLS - 2))
+              + ((0, MASK_CALLS - 1),))
+
+# The big call: one input of more than 8 MiB (its size in bytes drawn in BIG_BYTES), dtype, rank and
+# layout drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a few hundred
+# survivors, every pair of which is compared: a tiled or repeating mask shows), p a Python float or a
+# NumPy float32 or float64 (float16 has no value there).
+BIG_BYTES = (8 * 1024**2 + 1, 9 * 1024**2)
+BIG_KEEP = (1e-4, 2e-4)
+# A training call at p in LOW_P on LOW_DROPS / p elements (a function that drops nothing at small p
+# shows), and SWEEP_CALLS training calls at p stratified over SWEEP_P (one in each equal slice), of
+# SWEEP_SIZE elements: the scale is checked all over the range.
+LOW_DROPS = 64
+SWEEP_CALLS, SWEEP_P, SWEEP_SIZE = 16, (0.05, 0.999), (1000, 2000)
+# The shape calls, each on a fresh input with a size drawn log-uniformly in SMALL_SIZE elements (a
+# rank drawn in RANKS): a training call for every dtype x p type (their p drawn over the three strata
+# in turn, their layouts covering every dtype x layout), a p = 0 call for every type of zero, EVAL_CALLS
+# calls with training=False (at p = 0, p = 1 and p drawn over the strata), a p = 1 call for every type
+# of one, training calls on TINY_SIZE inputs at p in TINY_P, and empty inputs.
+SMALL_SIZE = (1, 4096)
+EVAL_CALLS = 8
+TINY_SIZE, TINY_P, TINY_CALLS = (1, 8), (0.05, 0.5), 10
+EMPTY_SHAPES = ((0,), (3, 0, 2))
+# The p values whose validity is probed: each a training call on its own input of CONSTRUCTION_SIZE
+# elements (drawn), the outcome (ValueError or a result) recorded.
+CONSTRUCTION_SIZE = (16, 64)
+# Every input handed over is compared again after the last call, once the input of the call at the
+# middle of the sequence is at least this old: a change made after a call returned, by a thread the
+# candidate left, shows there (the grader checks the outputs meanwhile).
+RECHECK_AGE = 0.06
+# Survivors: |y / x * (1 - p) - 1| at most this, by dtype (p the exact value passed).
 SCALE_RTOL = {"float32": 1e-6, "float64": 1e-9}
-# p values that must raise ValueError, and those that must not (label -> (kind, value)).
-INVALID_P = {"-0.1": ("float", -0.1), "1.5": ("float", 1.5), "nan": ("nan", 0.0)}
-VALID_P = {"0": ("float", 0.0), "0.5": ("float", 0.5), "1": ("float", 1.0), "int 0": ("int", 0),
-           "int 1": ("int", 1), "np.float32(0.5)": ("float32", 0.5)}
 # The grader's child (import and every call) must finish within these.
 GRADE_SECONDS = 20
 GRADE_MEMORY_GIB = 2

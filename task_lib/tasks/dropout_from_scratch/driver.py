@@ -1,22 +1,34 @@
 """dropout-from-scratch's driver: the task's half of the grader's child program (after
-task_lib/grading/child_kit.py, whose `load_candidate` and `describe_error` it uses, and before
+task_lib/grading/child_kit.py and child_arrays.py, whose names it uses, and before
 task_lib/grading/grade_child.py, which calls `drive`). Runs only in the sandbox.
 
-Loads the candidate `dropout.py` from the working directory and makes the plan's calls. Each call
-gets its own copy of its input; the result (copied as soon as it returns, so later calls cannot
-change it) goes into `outputs[name]` and the input copy, as it is after every call, into
-`outputs["post:" + name]`. Exceptions go into `report["call_errors"]`, raw.
+Loads the candidate `dropout.py` from the working directory and makes the plan's calls in order, each
+on a fresh array in the call's memory layout, with p as the plan's Python or NumPy type and `training`
+left out, passed by keyword or by position. Right after each call it keeps its own copy of the output
+(so a function returning one buffer it overwrites later is graded on what each call returned), notes a
+result that is not exactly a `numpy.ndarray`, notes whether the call raised ValueError or returned, and,
+if the call changed its input, keeps a copy of the input as it was left; after the last call, once the
+outputs are sent, it looks at every input again (`InputWatch`). Every NumPy name it uses is bound here,
+before the candidate is imported.
 """
-
-import numpy as np
 
 # Candidates draw their masks with numpy.random, which NumPy imports only when first used: loaded
 # here, it loads while the grader draws the inputs, not inside the candidate's import.
 import numpy.random  # noqa: F401
+from numpy import array as _copy_of
+from numpy import float16 as _float16
+from numpy import float32 as _float32
+from numpy import float64 as _float64
+from numpy import ndarray as _ndarray
 
-# Defined by task_lib/grading/child_kit.py, which precedes this driver in the child's program.
+# Defined by task_lib/grading/child_kit.py and child_arrays.py, which precede this driver.
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
+laid_out = laid_out  # noqa: F821
+InputWatch = InputWatch  # noqa: F821
+seeded_values = seeded_values  # noqa: F821
+
+_P_TYPES = {"float": float, "int": int, "float16": _float16, "float32": _float32, "float64": _float64}
 
 
 def _load_function(report, progress):
@@ -34,56 +46,63 @@ def _load_function(report, progress):
     return function
 
 
-def _p_value(kind, value):
-    """The p argument a plan entry names: a Python float or int, a NumPy float32, or NaN."""
-    if kind == "int":
-        return int(value)
-    if kind == "float32":
-        return np.float32(value)
-    if kind == "nan":
-        return float("nan")
-    return float(value)
+def _p(spec):
+    return _P_TYPES[spec["type"]](spec["value"])
 
 
 def _call(function, call, x):
-    p = _p_value(*call["p"])
-    if call["training"] is None:
+    p, training = _p(call["p"]), call["training"]
+    if call["style"] == "omitted":
         return function(x, p)
-    return function(x, p, training=call["training"])
+    if call["style"] == "positional":
+        return function(x, p, training)
+    return function(x, p, training=training)
 
 
-def drive(plan, inputs, report, outputs, progress):
-    """Load the candidate and make every call of `plan` on copies of `inputs`."""
-    function = _load_function(report, progress)
-    if function is None:
-        return
-    errors, rejections = {}, {}
+def _calls(function, plan, inputs, report, outputs, progress):
+    errors, outcomes, types, watch = {}, {}, {}, InputWatch()
     for call in plan["calls"]:
         name = call["name"]
         progress("call " + name)
-        x = inputs[call["input"]].copy()
-        outputs["post:" + name] = x
+        values = inputs[call["input"]]
+        x = laid_out(values, call["layout"])
+        watch.hold(name, x, values)
         try:
             result = _call(function, call, x)
-        except ValueError as exc:
-            rejections[name] = "ValueError"
-            errors[name] = describe_error(exc)
-            continue
-        except Exception as exc:
-            errors[name] = describe_error(exc)
-            continue
-        rejections[name] = "returned"
-        if not isinstance(result, np.ndarray):
-            errors[name] = f"returned {type(result).__name__}, not a numpy array"
-            continue
-        try:  # a plain copy: a subclass's overrides (of dtype, ==, ...) stay behind
-            result = np.array(result, copy=True, subok=False)
-        except Exception as exc:
-            errors[name] = "returned an array that cannot be copied: " + describe_error(exc)
-            continue
-        if result.dtype.hasobject:
-            errors[name] = "returned an array of Python objects"
-        else:
+            outcomes[name] = "returned"
+            if not isinstance(result, _ndarray):
+                raise TypeError(f"returned {type(result).__module__}.{type(result).__name__}, "
+                                "not a numpy array")
+            if type(result) is not _ndarray:
+                types[name] = f"{type(result).__module__}.{type(result).__name__}"
+            result = _copy_of(result, copy=True, subok=False)  # a subclass's overrides stay behind
+            if result.dtype.hasobject:
+                raise TypeError("returned an array of Python objects")
             outputs[name] = result
+        except ValueError as exc:
+            outcomes.setdefault(name, "ValueError")
+            errors[name] = describe_error(exc)
+        except Exception as exc:
+            errors[name] = describe_error(exc)
+        if watch.changed_now(x, values):
+            outputs["after:" + name] = _copy_of(x, copy=True, subok=False)
     report["call_errors"] = errors
-    report["rejections"] = rejections
+    report["outcomes"] = outcomes
+    report["result_types"] = types
+
+    def recheck(outputs):
+        progress("re-check")
+        watch.report_late_changes(outputs, plan["recheck_age"])
+
+    return recheck
+
+
+def drive(plan, inputs, report, outputs, progress):
+    """Load the candidate and make every call of `plan` on `inputs`; returns the late re-check of the
+    inputs, which the child runs once it has sent the outputs."""
+    for name, spec in plan["seeded"].items():  # drawn before the candidate is imported
+        inputs[name] = seeded_values(spec)
+    function = _load_function(report, progress)
+    if function is None:
+        return None
+    return _calls(function, plan, inputs, report, outputs, progress)

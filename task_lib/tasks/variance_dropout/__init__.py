@@ -14,17 +14,8 @@ from . import design
 
 def prompt_fields(params: Mapping[str, float]) -> dict[str, Any]:
     """The numbers the prompt states, for these parameters."""
-    tolerance = params["tolerance"]
-    return {"p_values": ", ".join(f"{p:g}" for p in design.P_VALUES), "n_variance": design.N_VARIANCE,
-            "tolerance": f"{tolerance:g}", "tolerance_pct": f"{tolerance:.0%}",
-            "grade_seconds": design.GRADE_SECONDS, "small_calls": design.SMALL_CALLS,
-            "small_p": design.SMALL_P, "grade_memory_gib": design.GRADE_MEMORY_GIB,
-            "fresh_low": design.FRESH_P_RANGE[0], "fresh_high": design.FRESH_P_RANGE[1],
-            "mask_calls": len(design.MASK_MODES), "mask_low": design.MASK_SIDES[0],
-            "mask_high": design.MASK_SIDES[1], "mask_modes": ", ".join(design.MASK_MODES),
-            "count_calls": design.TRAIN_CALLS * (len(design.P_VALUES) + 1),
-            "count_sigmas": design.COUNT_WINDOW_SIGMAS, "spread": design.SCALE_SPREAD_LIMIT,
-            "p_max": max(design.P_VALUES)}
+    return {"tolerance": f"{params['tolerance']:g}", "grade_seconds": design.GRADE_SECONDS,
+            "grade_memory_gib": design.GRADE_MEMORY_GIB, "p_max": max(design.P_VALUES)}
 
 
 TASK = Task(
@@ -42,4 +33,5 @@ TASK = Task(
     params=(Param("tolerance", design.DEFAULT_TOLERANCE,
                   "relative tolerance of the variance check: Var(y)/Var(x) within 1 +- t", 0.0, 1.0),),
     defining_files=("driver.py", "checks.py", "power.py", "design.py"),
+    child_parts=("child_arrays.py",),
 )

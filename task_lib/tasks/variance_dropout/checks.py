@@ -1,35 +1,32 @@
-"""The parent side of variance-dropout's grade: the fresh inputs and call plan (`make_job`), and every
-check (`run_checks`), computed in the grader's process, in float64 NumPy, from the raw outputs the child
-handed back. Thresholds come from power.py (every statistical check's tail events share the grade's
-false-fail budget by a union bound); nothing here trusts the child. `CLAUSES` names the sentence of the
-prompt that announces each check."""
+"""The parent side of variance-dropout's grade: the fresh probes (`make_job`, drawn over everything the
+contract allows: see docs/tasks/variance-dropout.md for the plan) and every check (`run_checks`),
+computed in the grader's process, in float64 NumPy, from the raw outputs the child handed back.
+Thresholds come from power.py (every statistical check's tail events share the grade's false-fail
+budget by a union bound); nothing here trusts the child. `CLAUSES` names the sentence of the prompt
+that announces each check."""
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import numpy as np
 
-from task_lib.grading.mask_statistics import value_features
-from task_lib.grading.tail_bounds import deviation_threshold
-from task_lib.grading.threads import map_in_threads
+from task_lib.grading import mask_statistics as stats
+from task_lib.grading import probe_draws as draws
+from task_lib.grading.threads import map_in_threads, threading_result
 from task_lib.grading.verdict import Check
 
 from . import design
 from . import power as grader_power
 
-# Constructions: (value, type given to the layer). Valid ones must construct, invalid ones raise
-# ValueError; the fresh p joins the valid ones.
-VALID_P = ((0, "int"), (0.5, "float"), (0.9, "float"), (0.25, "float32"), (0.75, "float64"))
-INVALID_P = ((-0.1, "float"), (1.0, "float"), (1.5, "float"), (1, "int"), (math.nan, "float"),
-             (math.inf, "float"), (1.0, "float32"))
-TRAINING_FLAGS = [True, False, True, False, True]  # after construction, eval(), train(), eval(), train()
 NUMERIC_KINDS = "biufc"  # any other output dtype (strings, dates, raw bytes) fails as a call error
-SMALL_INPUTS = ("small32", "small64", "single")
+MID_P = (design.LOW_P[1], design.HIGH_P[0])
+STRATA = (design.LOW_P, MID_P, design.HIGH_P)
+ZERO_TYPES = ("int", *design.P_TYPES)
+TRAINING_ROLES = ("big", "var", "mask", "train", "tiny", "low", "sweep", "empty")  # training at p > 0
 
-STAGE_WORDS = {"construct": "constructing layers"}
+STAGE_WORDS = {"construct": "constructing layers", "re-check": "re-checking the inputs"}
 # Each check names the sentence of the prompt that states what it checks (the sentences of the
 # numbered requirements and of "How it is graded"; tests tie them both ways).
 RUNS_CLAUSE = (f"Import and calls must finish within {design.GRADE_SECONDS} s and {design.GRADE_MEMORY_GIB} "
@@ -60,7 +57,7 @@ CLAUSES = {
     "eval_identity": "In eval mode it returns values equal to `x`.",
     "p_zero_identity": "With `p = 0` it returns values equal to `x`.",
     "drop_fraction": MASK_CLAUSE,
-    "drop_count_spread": MASK_CLAUSE,
+    "drop_count_dispersion": MASK_CLAUSE,
     "fresh_mask": MASK_CLAUSE,
     "mask_independent_of_neighbours": MASK_CLAUSE,
     "mask_independent_of_values": INDEPENDENCE_CLAUSE,
@@ -70,6 +67,15 @@ CLAUSES = {
     "expected_variance": f"So does `c² (1 - p)` up to `p = {max(design.P_VALUES):g}`; above it, within "
                          "(1 − t)^r "
                          f"and (1 + t)^r, r = ln(1 − p) / ln(1 − {max(design.P_VALUES):g}).",
+}
+MASK_FAMILIES = {"fresh_mask": "fresh", "mask_independent_of_neighbours": "neighbours",
+                 "mask_independent_of_position": "position", "mask_independent_of_values": "values"}
+MASK_DETAILS = {
+    "fresh": "agreement of two calls' masks at every shift, in units of its band (at most 1)",
+    "neighbours": "agreement of elements at every distance within a mask, in units of its band (at most 1)",
+    "position": "per-position drop counts and drop rates by position, in units of their bands (at most 1)",
+    "values": "drop rates by sign, |x| quartile, exponent parity and low mantissa bits, in units of their "
+              "bands (at most 1)",
 }
 
 
@@ -85,88 +91,219 @@ def balanced_signs(rng: np.random.Generator, n: int) -> np.ndarray:
     return negative.astype(np.float64) * -2.0 + 1.0
 
 
-def _odd(rng: np.random.Generator, low_high: tuple[int, int], size: int | None = None) -> Any:
-    """Odd integers drawn uniformly in [low, high] (both odd)."""
-    low, high = low_high
-    return low + 2 * rng.integers(0, (high - low) // 2 + 1, size=size)
-
-
-def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
-    """The inputs and the call plan of one grade, shapes and one p drawn fresh from `rng`."""
-    fresh_p = float(rng.uniform(*design.FRESH_P_RANGE))
-    return make_inputs(rng), make_plan(fresh_p)
-
-
-def make_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Fresh inputs of fresh shapes: exactly zero-mean random-sign values for the variance check (2-D,
-    an odd number of rows), Gaussian values with balanced signs for the mask checks (2-D, both sides
-    odd), small N-D arrays of both float dtypes with odd sides, and a 1-element array."""
-    rows = int(_odd(rng, design.VARIANCE_ROWS))
-    cols = 2 * math.ceil(design.N_VARIANCE / rows / 2)
-    sigma = rng.uniform(0.5, 2.0)
-    mask_shape = tuple(int(side) for side in _odd(rng, design.MASK_SIDES, 2))
-    n_mask = mask_shape[0] * mask_shape[1]
-    gaussian = np.abs(rng.standard_normal(n_mask)) + 1e-3
-    return {
-        "var_x": (sigma * balanced_signs(rng, rows * cols)).astype(np.float32).reshape(rows, cols),
-        "mask_x": (gaussian * balanced_signs(rng, n_mask)).reshape(mask_shape),
-        "small32": rng.standard_normal(tuple(_odd(rng, design.SMALL_SIDES, 3))).astype(np.float32),
-        "small64": rng.standard_normal(tuple(_odd(rng, design.SMALL_SIDES, 4))),
-        "single": rng.standard_normal(1),
-    }
-
-
 def _spec(value: float, kind: str) -> dict[str, Any]:
     return {"value": value, "type": kind}
 
 
-def mask_p_values(plan: dict) -> list[float]:
-    """The p of every mask layer: the variance p values, then the fresh one."""
-    return [*design.P_VALUES, plan["fresh_p"]]
+class PlanDrawer:
+    """Draws one grade's inputs and calls; `job()` returns them."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.inputs: dict[str, np.ndarray] = {}
+        self.modes: dict[str, str] = {}  # each layer's mode so far (a fresh layer trains)
+        self.seeded: dict[str, dict[str, Any]] = {}  # inputs the child draws from a seed
+
+    def choice(self, options: tuple | list) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+    def add_input(self, name: str, values: np.ndarray) -> str:
+        self.inputs[name] = values
+        return name
+
+    def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
+        """A fresh input of about `size` (at most `most`) elements, its rank drawn."""
+        while math.prod(shape := draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))) > most:
+            pass
+        values = (draws.gaussian_values if gaussian else draws.nonzero_values)(self.rng, shape, dtype)
+        return self.add_input(name, values)
+
+    def switches(self, layer: str, mode: str) -> list[str]:
+        """eval()/train() calls that leave `layer` in `mode`, drawn: none when it is already there
+        (sometimes), a repeated or a round-trip switch otherwise."""
+        current = self.modes.get(layer, "train")
+        other = "train" if mode == "eval" else "eval"
+        options = [[mode], [mode, mode], [other, mode]] + ([[]] * 3 if current == mode else [])
+        self.modes[layer] = mode
+        return list(self.choice(options))
+
+    def call(self, name: str, role: str, layer: str, p: dict[str, Any], mode: str, x: str,
+             layout: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "role": role, "layer": layer, "p": p, "switches": self.switches(layer, mode),
+                "mode": mode, "input": x, "layout": layout or self.choice(design.LAYOUTS), **extra}
+
+    def kind_p(self, stratum: tuple[float, float], kind: str | None = None) -> dict[str, Any]:
+        kind = kind or self.choice(design.P_TYPES)
+        return _spec(draws.draw_p(self.rng, stratum, kind), kind)
+
+    # ---- the probes ----
+
+    def big_call(self) -> dict[str, Any]:
+        """The call on the input of more than 8 MiB, which the child draws itself from a seed (as
+        `with_seeded_inputs` does here) rather than receive it."""
+        dtype = self.choice(design.DTYPES)
+        size = math.ceil(int(self.rng.integers(*design.BIG_BYTES)) / np.dtype(dtype).itemsize)
+        shape = draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))
+        self.seeded["big"] = {"seed": int(self.rng.integers(2**62)), "shape": list(shape), "dtype": dtype}
+        kind = self.choice(("float", "float32", "float64"))
+        keep = float(self.rng.uniform(*design.BIG_KEEP))
+        return self.call("big", "big", "big", _spec(draws.typed(1 - keep, kind), kind), "train", "big",
+                         self.choice(design.BIG_LAYOUTS))
+
+    def variance_calls(self) -> list[dict[str, Any]]:
+        rows = design.VARIANCE_ROWS[0] + 2 * int(self.rng.integers((design.VARIANCE_ROWS[1]
+                                                                    - design.VARIANCE_ROWS[0]) // 2 + 1))
+        cols = 2 * math.ceil(design.N_VARIANCE / rows / 2)
+        sigma = self.rng.uniform(0.5, 2.0)
+        self.add_input("var_x", (sigma * balanced_signs(self.rng, rows * cols)).astype(np.float32)
+                       .reshape(rows, cols))
+        return [self.call(f"var@{p:g}", "var", f"var@{p:g}",
+                          _spec(p, self.choice(design.P_TYPES) if p == 0.5 else "float"), "train", "var_x")
+                for p in design.P_VALUES]
+
+    def mask_layers(self) -> list[list[dict[str, Any]]]:
+        """Two groups of twin layers (one per MASK_P stratum and dtype), each layer's calls in order."""
+        layers = []
+        for group, (stratum, dtype) in enumerate(zip(design.MASK_P, self.rng.permutation(design.DTYPES),
+                                                     strict=True)):
+            x = self.shaped(f"mask{group}", int(self.rng.integers(*design.MASK_SIZE, endpoint=True)),
+                            str(dtype), gaussian=True, most=design.MASK_SIZE[1])
+            p = self.kind_p(stratum)
+            for twin in range(2):
+                layer = f"mask{group}.{twin}"
+                modes = ["train"] * design.TRAIN_CALLS + ["eval"] * design.EVAL_CALLS
+                modes = [modes[i] for i in self.rng.permutation(len(modes))]
+                calls, index = [], twin * design.TRAIN_CALLS
+                for k, mode in enumerate(modes):
+                    extra = {"group": group, "index": index} if mode == "train" else {"group": group}
+                    index += mode == "train"
+                    calls.append(self.call(f"{layer}#{k}", "mask" if mode == "train" else "eval", layer, p,
+                                           mode, x, **extra))
+                layers.append(calls)
+        return layers
+
+    def shape_calls(self) -> list[dict[str, Any]]:
+        calls: list[dict[str, Any]] = []
+
+        def one(role: str, p: dict[str, Any], mode: str, dtype: str, size: int, layout: str | None = None):
+            k = len(calls)
+            x = self.shaped(f"{role}{k}", size, dtype)
+            calls.append(self.call(f"{role}{k}", role, f"{role}{k}", p, mode, x, layout))
+
+        small = lambda: draws.log_uniform_size(self.rng, design.SMALL_SIZE)  # noqa: E731
+        for i, dtype in enumerate(design.DTYPES):  # every dtype x p type, every dtype x layout
+            for j, kind in enumerate(design.P_TYPES):
+                one("train", self.kind_p(STRATA[(i + j) % 3], kind), "train", dtype, small(),
+                    design.LAYOUTS[(i + j) % len(design.LAYOUTS)])
+        first = int(self.rng.integers(2))
+        for j, kind in enumerate(ZERO_TYPES):  # every type of zero
+            one("zero", _spec(0, kind), "train", design.DTYPES[(first + j) % 2], small())
+        for j in range(design.EVAL_SHAPE_CALLS):
+            one("eval", self.kind_p(self.choice(STRATA)), "eval", design.DTYPES[(first + j) % 2], small())
+        for j in range(design.TINY_CALLS):
+            size = 1 if j < design.SINGLE_CALLS else int(self.rng.integers(*design.TINY_SIZE, endpoint=True))
+            one("tiny", self.kind_p(design.TINY_P), "train", design.DTYPES[(first + j) % 2], size)
+        low = self.kind_p(design.LOW_P)
+        one("low", low, "train", self.choice(design.DTYPES), math.ceil(design.LOW_DROPS / low["value"]))
+        width = (design.SWEEP_P[1] - design.SWEEP_P[0]) / design.SWEEP_CALLS
+        for j in range(design.SWEEP_CALLS):
+            start = design.SWEEP_P[0] + j * width
+            size = int(self.rng.integers(*design.SWEEP_SIZE, endpoint=True))
+            one("sweep", self.kind_p((start, start + width)), "train", design.DTYPES[(first + j) % 2], size)
+        for dtype, shape in zip(design.DTYPES, design.EMPTY_SHAPES, strict=True):
+            k = len(calls)
+            x = self.add_input(f"empty{k}", np.zeros(shape, dtype=dtype))
+            calls.append(self.call(f"empty{k}", "empty", f"empty{k}", self.kind_p(MID_P), "train", x))
+        return calls
+
+    def job(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        big = self.big_call()  # first: the oldest input at the re-check
+        sequences = [[c] for c in self.variance_calls() + self.shape_calls()] + self.mask_layers()
+        plan = {"constructions": draw_constructions(self.rng), "flag_switches": draw_flag_switches(self.rng),
+                "calls": [big, *draws.interleave(self.rng, sequences)], "recheck_age": design.RECHECK_AGE,
+                "seeded": self.seeded}
+        return self.inputs, plan
 
 
-def make_plan(fresh_p: float) -> dict[str, Any]:
-    """The constructions and calls the probe makes, in order; each call on its own or a shared layer."""
-    calls = []
-    for p in design.P_VALUES:
-        calls.append({"name": f"var@{p}", "layer": f"var@{p}", "p": _spec(p, "float"), "mode": "train",
-                      "input": "var_x"})
-    for i, p in enumerate([*design.P_VALUES, fresh_p]):
-        spec = _spec(p, "float" if i < len(design.P_VALUES) else "float64")
-        calls += [{"name": f"mask{i}#{k}", "layer": f"mask{i}", "p": spec, "mode": mode,
-                   "input": "mask_x" if mode == "train" else "small64"}  # eval: the round trip is what counts
-                  for k, mode in enumerate(design.MASK_MODES)]
-    for small in SMALL_INPUTS:
-        calls += [
-            {"name": f"train:{small}", "layer": "shape", "p": _spec(fresh_p, "float"), "mode": "train",
-             "input": small},
-            {"name": f"eval:{small}", "layer": "shape", "p": _spec(fresh_p, "float"), "mode": "eval",
-             "input": small},
-            {"name": f"zero:{small}", "layer": "zero", "p": _spec(0, "int"), "mode": "train", "input": small},
-        ]
-    calls += [{"name": f"small:{small}#{k}", "layer": "small", "p": _spec(design.SMALL_P, "float"),
-               "mode": "train", "input": small} for k in range(design.SMALL_CALLS) for small in SMALL_INPUTS]
-    calls.append({"name": "zero:mask_x", "layer": "zero", "p": _spec(0, "int"), "mode": "train",
-                  "input": "mask_x"})
-    constructions = [_spec(v, t) for v, t in (*VALID_P, (fresh_p, "float"), *INVALID_P)]
-    return {"constructions": constructions, "calls": calls, "fresh_p": fresh_p}
+def draw_constructions(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Valid p of every type (0 as each type, -0.0, the largest below 1, a low and a middle one) and
+    invalid ones (1, NaN, ±inf, a small negative, one above 1, and -1, 1 and 2 as ints), in a fresh
+    order."""
+    specs = [_spec(0, "int"), _spec(-0.0, "float"), _spec(1, "int"), _spec(-1, "int"), _spec(2, "int")]
+    for kind in design.P_TYPES:
+        specs += [_spec(draws.typed(0.0, kind), kind), _spec(draws.below_one(kind), kind),
+                  _spec(draws.draw_p(rng, design.LOW_P, kind), kind), _spec(draws.draw_p(rng, MID_P, kind), kind),
+                  _spec(1.0, kind), _spec(math.nan, kind), _spec(math.inf, kind), _spec(-math.inf, kind),
+                  _spec(-draws.draw_p(rng, design.LOW_P, kind), kind),
+                  _spec(draws.typed(float(rng.uniform(1.0, 10.0)), kind), kind)]
+    return [specs[i] for i in rng.permutation(len(specs))]
+
+
+def draw_flag_switches(rng: np.random.Generator) -> list[str]:
+    """FLAG_SWITCHES eval() and as many train() calls in a fresh order holding both a repeated eval()
+    and a repeated train()."""
+    while True:
+        order = [("eval", "train")[int(i)] for i in rng.permutation([0, 1] * design.FLAG_SWITCHES) % 2]
+        pairs = set(zip(order, order[1:]))
+        if ("eval", "eval") in pairs and ("train", "train") in pairs:
+            return order
+
+
+def expected_flags(switches: list[str]) -> list[bool]:
+    return [True] + [mode == "train" for mode in switches]
+
+
+def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """The inputs and the call plan of one grade, every probe drawn fresh from `rng`."""
+    return PlanDrawer(rng).job()
+
+
+_FEATURES: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}  # by id(input), a few grades' worth
+
+
+def value_features(values: np.ndarray) -> dict[str, np.ndarray]:
+    """mask_statistics.value_features of an input, kept from `prepare` (looked up by identity)."""
+    kept = _FEATURES.get(id(values))
+    if kept is not None and kept[0] is values:
+        return kept[1]
+    features = stats.value_features(values)
+    while len(_FEATURES) >= 16:
+        _FEATURES.pop(next(iter(_FEATURES)))
+    _FEATURES[id(values)] = (values, features)
+    return features
+
+
+def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
+    """`inputs` with the inputs the child draws from a seed added to it (drawn once)."""
+    for name, spec in plan.get("seeded", {}).items():
+        if name not in inputs:
+            inputs[name] = draws.seeded_values(spec["seed"], tuple(spec["shape"]), spec["dtype"])
+    return inputs
+
+
+def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict) -> None:
+    """What the checks need of the inputs and plan alone, computed while the child runs: the inputs
+    the child draws from a seed (added to `inputs`), the value groups of the mask inputs, every band
+    the checks will look up, the FFT sizes' set-up."""
+    with_seeded_inputs(inputs, plan)
+    alpha, mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
+    for call in plan["calls"]:
+        n = inputs[call["input"]].size
+        if call["role"] in TRAINING_ROLES and n:
+            stats.band_sides(n, call["p"]["value"], alpha)
+            stats.window_masses(n, call["p"]["value"])
+    for group in range(len(design.MASK_P)):
+        values = inputs[f"mask{group}"]
+        p = next(c["p"]["value"] for c in plan["calls"] if c.get("group") == group)
+        stats.prepare_group(values.shape, 2 * design.TRAIN_CALLS, p, mask_alpha, value_features(values))
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
                outputs: dict[str, np.ndarray]) -> list[Check]:
     """Every check of the contract, in the order of the prompt."""
-    return ContractChecker(params["tolerance"], inputs, plan, report, outputs).all_checks()
-
-
-def _median(values: np.ndarray) -> float:
-    """np.median of a NaN-free 1-D array that may be reordered: partitions it in place, without
-    np.median's copy and its import of numpy.ma."""
-    half = values.size // 2
-    if values.size % 2:
-        values.partition(half)
-        return float(values[half])
-    values.partition([half - 1, half])
-    return float((values[half - 1] + values[half]) / 2)
+    with np.errstate(all="ignore"):
+        return ContractChecker(params["tolerance"], with_seeded_inputs(inputs, plan), plan, report,
+                               outputs).all_checks()
 
 
 def _same_array(candidate: Any, reference: np.ndarray) -> bool:
@@ -188,10 +325,8 @@ def _string_map(value: Any) -> dict[str, str]:
     return value
 
 
-@functools.lru_cache(maxsize=256)
-def _band(n: int, p: float, alpha: float) -> float:
-    """deviation_threshold, cached: many groups and calls share their size."""
-    return deviation_threshold(n, p, alpha)
+def _p_text(spec: dict[str, Any]) -> str:
+    return repr(spec["value"]) if spec["type"] in ("float", "int") else f"{spec['type']}({spec['value']!r})"
 
 
 class ContractChecker:
@@ -202,34 +337,34 @@ class ContractChecker:
         self.tolerance, self.inputs, self.plan = tolerance, inputs, plan
         self.outputs, self.report = outputs, report
         self.errors = _string_map(report.get("call_errors", {}))
-        self.calls = {c["name"]: c for c in plan["calls"]}
-        self.alpha = grader_power.event_budget()
-        # Statistics of our own inputs, the same for every p: computed once.
-        self.input_variance = np.var(inputs["var_x"].astype(np.float64))
-        mask_x = inputs["mask_x"]
-        self.value_groups, self.position_groups = value_features(mask_x), _position_groups(mask_x.shape)
-        self.masks: dict[float, np.ndarray] = {}
+        self.calls = plan["calls"]
+        self.alpha, self.mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
 
-    def output(self, name: str) -> np.ndarray | str:
-        """The output of call `name`, or why there is none."""
+    def output(self, call: dict[str, Any]) -> np.ndarray | str:
+        """The output of `call`, or why there is none (a wrong shape included)."""
+        name = call["name"]
         if name in self.errors:
             return f"raised {_one_line(self.errors[name])}"
         out = self.outputs.get(name)
         if not isinstance(out, np.ndarray):
             return "no output"
-        return out if out.dtype.kind in NUMERIC_KINDS else f"returned an array of dtype {out.dtype}"
+        if out.dtype.kind not in NUMERIC_KINDS:
+            return f"returned an array of dtype {out.dtype}"
+        return out if out.shape == self.x(call).shape else f"returned shape {list(out.shape)}"
 
-    def input_of(self, name: str) -> np.ndarray:
-        return self.inputs[self.calls[name]["input"]]
+    def x(self, call: dict[str, Any]) -> np.ndarray:
+        return self.inputs[call["input"]]
 
-    def first_problem(self, names: list[str], test) -> str | None:
-        for name in names:
-            out = self.output(name)
-            if isinstance(out, str):
-                return f"{name}: {out}"
-            problem = test(self.input_of(name), out)
+    def of_role(self, *roles: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["role"] in roles]
+
+    def first_problem(self, calls: list[dict[str, Any]], test) -> str | None:
+        for call in calls:
+            out = self.output(call)
+            problem = out if isinstance(out, str) else test(self.x(call), out)
             if problem:
-                return f"{name}: {problem}"
+                return f"{call['name']} ({self.x(call).dtype}{list(self.x(call).shape)}, {call['layout']}, "\
+                       f"p={_p_text(call['p'])}): {problem}"
         return None
 
     # ---- the deterministic checks -------------------------------------------------------------
@@ -242,253 +377,235 @@ class ContractChecker:
             outcomes = ["not run"] * len(specs)
         wrong = []
         for spec, outcome in zip(specs, outcomes, strict=True):
-            value = spec["value"]
-            if (0 <= value < 1) != valid:
+            if (0 <= spec["value"] < 1) != valid:
                 continue
             if outcome != ("ok" if valid else "ValueError"):
-                shown = f"{spec['type']}({value!r})" if spec["type"] != "float" else repr(value)
-                wrong.append(f"p={shown}: {_one_line(outcome) if isinstance(outcome, str) else 'malformed'}")
-        return Check(name, not wrong, "as required" if not wrong else "; ".join(wrong), threshold)
+                wrong.append(f"p={_p_text(spec)}: {_one_line(outcome) if isinstance(outcome, str) else 'malformed'}")
+        return Check(name, not wrong, "as required" if not wrong else "; ".join(wrong[:4]), threshold)
 
     def rejects_invalid_p(self) -> Check:
         return self._constructions("rejects_invalid_p", False,
-                                   "ValueError for each p outside [0, 1), NaN included")
+                                   "ValueError for each p outside [0, 1), NaN included, whatever its type")
 
     def accepts_valid_p(self) -> Check:
         return self._constructions("accepts_valid_p", True,
                                    "no error for each p inside [0, 1), whatever its type")
 
     def training_flag(self) -> Check:
-        flags = self.report.get("training_flags", "not run")
-        if not (isinstance(flags, list) and len(flags) <= len(TRAINING_FLAGS)
-                and all(isinstance(f, bool | str) for f in flags)):
-            flags = _one_line(flags if isinstance(flags, str) else "malformed")
-        else:
-            flags = [f if isinstance(f, bool) else _one_line(f) for f in flags]
-        return Check("training_flag", flags == TRAINING_FLAGS, flags, TRAINING_FLAGS,
-                     detail="after construction, .eval(), .train(), .eval(), .train()")
+        switches = self.plan["flag_switches"]
+        expected = {"training_flags": expected_flags(switches), "other_flags": [True] * (len(switches) + 2)}
+        found = {}
+        for key, want in expected.items():
+            flags = self.report.get(key, "not run")
+            if not (isinstance(flags, list) and len(flags) <= len(want)
+                    and all(isinstance(f, bool | str) for f in flags)):
+                flags = _one_line(flags if isinstance(flags, str) else "malformed")
+            else:
+                flags = [f if isinstance(f, bool) else _one_line(f) for f in flags]
+            found[key] = flags
+        wrong = next((key for key in expected if found[key] != expected[key]), "training_flags")
+        return Check("training_flag", found == expected, found[wrong], expected[wrong],
+                     detail=("the switched layer's flag after construction, then after each of "
+                             if wrong == "training_flags" else "the flag of a layer never switched while "
+                             "another was, then of one built after: after each of ")
+                     + ", ".join(f".{s}()" for s in switches))
 
     def shape_and_dtype(self) -> Check:
         def test(x, y):
-            if y.shape != x.shape or y.dtype != x.dtype:
-                return f"got {y.dtype}{list(y.shape)} for {x.dtype}{list(x.shape)}"
-            return None
+            return None if y.dtype == x.dtype else f"got dtype {y.dtype}"
 
-        problem = self.first_problem(list(self.calls), test)
-        return Check("shape_and_dtype", problem is None, problem or "kept", "same shape and dtype as x")
+        problem = self.first_problem(self.calls, test)
+        return Check("shape_and_dtype", problem is None, problem or "kept",
+                     "a numpy.ndarray of x's shape and dtype from every call")
 
     def input_unmodified(self) -> Check:
-        changed = [name for name in self.calls if "after:" + name in self.outputs
-                   and not _same_array(self.outputs["after:" + name], self.input_of(name))]
-        value = "unmodified" if not changed else f"modified by: {', '.join(changed[:5])}"
-        return Check("input_unmodified", not changed, value, "unmodified")
+        changed = []
+        for call in self.calls:
+            for prefix, when in (("after:", "during its call"), ("late:", "after its call returned")):
+                left = self.outputs.get(prefix + call["name"])
+                if left is not None and not _same_array(left, self.x(call)):
+                    changed.append(f"{call['name']} ({when})")
+        value = "unmodified" if not changed else f"modified: {', '.join(changed[:4])}"
+        return Check("input_unmodified", not changed, value, "unmodified",
+                     detail="every input compared after its call, and again after the last call")
 
-    def _identity(self, check: str, names: list[str]) -> Check:
+    def _identity(self, check: str, calls: list[dict[str, Any]]) -> Check:
         def test(x, y):
-            return None if y.shape == x.shape and np.array_equal(y, x) else "values differ from x"
+            return None if np.array_equal(y, x) else "values differ from x"
 
-        problem = self.first_problem(names, test)
+        problem = self.first_problem(calls, test)
         return Check(check, problem is None, problem or "equal to x", "equal to x")
 
     def eval_identity(self) -> Check:
-        return self._identity("eval_identity", [n for n, c in self.calls.items() if c["mode"] == "eval"])
+        return self._identity("eval_identity", [c for c in self.calls if c["mode"] == "eval"])
 
     def p_zero_identity(self) -> Check:
-        return self._identity("p_zero_identity", [n for n in self.calls if n.startswith("zero:")])
+        return self._identity("p_zero_identity", self.of_role("zero"))
 
-    # ---- per p ---------------------------------------------------------------------------------
+    # ---- the masks and the scale ------------------------------------------------------------------
 
-    def train_names(self, i: int) -> list[str]:
-        return [f"mask{i}#{k}" for k, mode in enumerate(design.MASK_MODES) if mode == "train"]
+    def training_outputs(self) -> tuple[list[dict[str, Any]], list[np.ndarray]] | str:
+        """The training calls at p > 0 and their outputs, or the first call without a usable one."""
+        calls = self.of_role(*TRAINING_ROLES)
+        outs = [self.output(c) for c in calls]
+        problem = next((f"{c['name']}: {o}" for c, o in zip(calls, outs, strict=True) if isinstance(o, str)), None)
+        return problem if problem else (calls, outs)
 
-    def per_p(self, i: int, p: float) -> list[Check]:
-        # The variance call joins its p's checks; the small inputs' training calls join the fresh p's
-        # and, repeated at SMALL_P, that p's.
-        extra = [f"var@{p}"] if p in design.P_VALUES else [f"train:{small}" for small in SMALL_INPUTS]
-        if p == design.SMALL_P and i < len(design.P_VALUES):
-            extra += [f"small:{small}#{k}" for k in range(design.SMALL_CALLS) for small in SMALL_INPUTS]
-        names = self.train_names(i) + extra
-        outs = [self.output(name) for name in names]
-        problem = next((f"{n}: {o}" for n, o in zip(names, outs, strict=True) if isinstance(o, str)), None)
-        if problem is None:
-            problem = next((f"{n}: output shape differs from x" for n, o in zip(names, outs, strict=True)
-                            if o.shape != self.input_of(n).shape), None)
-        checks = ["drop_fraction", "single_scale", "fresh_mask", "mask_independent_of_values",
-                  "mask_independent_of_position", "mask_independent_of_neighbours", "variance_ratio",
-                  "expected_variance"]
-        if p not in design.P_VALUES:
-            checks.remove("variance_ratio")
-        if problem is not None:
-            return [Check(name, False, problem, None, p=p) for name in checks]
-        masks = np.stack([o == 0 for o in outs[: design.TRAIN_CALLS]]).reshape(design.TRAIN_CALLS, -1)
-        self.masks[p] = masks
-        var_out = outs[design.TRAIN_CALLS] if p in design.P_VALUES else None
-        with np.errstate(all="ignore"):
-            factors = self.survivor_factors(names, outs)
-            found = [self.drop_fraction(p, masks, var_out), self.single_scale(p, factors),
-                     self.fresh_mask(p, masks),
-                     self.group_rates("mask_independent_of_values", p, masks, self.value_groups),
-                     self.group_rates("mask_independent_of_position", p, masks, self.position_groups),
-                     self.neighbours(p, masks)]
-            if var_out is not None:
-                found.append(self.variance_ratio(p, var_out))
-            found.append(self.expected_variance(p, factors))
-        return found
-
-    def survivor_factors(self, names: list[str], outs: list[np.ndarray]) -> np.ndarray:
-        """For each of these calls, (min, max, median) of y/x over its survivors, in float64; NaN
-        where a call has none, inf where a ratio is not finite."""
-        factors = np.full((len(names), 3), np.nan)
-        for row, (name, y) in enumerate(zip(names, outs, strict=True)):
-            keep = y != 0  # divided everywhere, then picked: picking x and y out would cost twice
-            ratios = np.divide(y, self.input_of(name), dtype=np.float64)[keep]
-            if ratios.size:
-                finite = bool(np.isfinite(ratios).all())
-                factors[row] = (ratios.min(), ratios.max(), _median(ratios)) if finite else np.inf
-        return factors
-
-    def _worst_rate(self, check: str, p: float, rates: list[tuple[str, float, int]]) -> Check:
-        """Each (group, rate, size) must lie within its Chernoff band around p; reports the worst."""
-        worst, worst_score, band = None, -1.0, [p, p]
-        for group, rate, size in rates:
-            if size == 0:
+    def drop_fraction(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        """Every training call's drop rate, and each mask group's pooled, within its Chernoff band of p."""
+        worst = (-1.0, "", 0.0, [0.0, 0.0], 0.0)
+        pooled: dict[int, list[np.ndarray]] = {}
+        rated = []
+        for call, mask in zip(calls, masks, strict=True):
+            rated.append((call["name"], call["p"]["value"], mask.size, float(np.count_nonzero(mask))))
+            if call["role"] == "mask":
+                pooled.setdefault(call["group"], []).append(mask)
+        for group, group_masks in pooled.items():
+            p = next(c["p"]["value"] for c in calls if c.get("group") == group)
+            rated.append((f"mask group {group}, all calls", p, sum(m.size for m in group_masks),
+                          float(sum(np.count_nonzero(m) for m in group_masks))))
+        for name, p, n, dropped in rated:
+            if n == 0:
                 continue
-            delta = _band(size, p, self.alpha)
-            score = abs(rate - p) / delta if math.isfinite(rate) else math.inf
-            if score > worst_score:
-                worst, worst_score, band = (group, rate), score, [p - delta, p + delta]
-        if worst is None:
-            return Check(check, False, "no elements to count", None, p=p)
-        return Check(check, worst_score <= 1, worst[1], band, p=p, detail=f"worst group: {worst[0]}")
+            below, above = stats.band_sides(n, p, self.alpha)
+            rate = dropped / n
+            score = (p - rate) / below if rate < p else (rate - p) / above
+            if score > worst[0]:
+                worst = (score, name, rate, [p - below, p + above], p)
+        score, name, rate, band, p = worst
+        return Check("drop_fraction", score <= 1, rate, band, p=p, detail=f"worst call: {name}")
 
-    def drop_fraction(self, p: float, masks: np.ndarray, var_out: np.ndarray | None) -> Check:
-        per_call = masks.mean(axis=1)
-        rates = [(f"training call {k + 1}", float(f), masks.shape[1]) for k, f in enumerate(per_call)]
-        rates.append(("all training calls", float(per_call.mean()), masks.size))
-        if var_out is not None:
-            rates.append(("the variance call", float(np.mean(var_out == 0)), var_out.size))
-        return self._worst_rate("drop_fraction", p, rates)
+    def drop_count_dispersion(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m))) for c, m in zip(calls, masks, strict=True)
+                  if m.size]
+        passed, seen = stats.count_dispersion(counts, self.alpha)
+        return Check("drop_count_dispersion", passed, seen, "counts as spread as binomial ones",
+                     detail="training calls' drop counts near p·n and far from it")
 
-    def group_rates(self, check: str, p: float, masks: np.ndarray,
-                    groups: dict[str, np.ndarray]) -> Check:
-        """The drop rate, pooled over the training calls, of each group of positions."""
-        per_position = masks.sum(axis=0)
-        calls = masks.shape[0]
-        rates = []
-        for group, selection in groups.items():
-            size = int(np.count_nonzero(selection)) * calls
-            rates.append((group, float(per_position[selection].sum()) / size if size else math.nan, size))
-        return self._worst_rate(check, p, rates)
+    def mask_groups(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> list[Check]:
+        by_group: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for call, mask in zip(calls, masks, strict=True):
+            if call["role"] == "mask":
+                by_group.setdefault(call["group"], []).append((call["index"], mask))
+        groups = sorted(by_group)
 
-    def neighbours(self, p: float, masks: np.ndarray) -> Check:
-        """The second element of disjoint pairs (left/right, upper/lower), paired from the first and
-        from the second column or row (so every two neighbours are a pair once), is dropped at rate p
-        whether its partner was dropped or kept: for independent masks it is Bernoulli(p) given the
-        partners."""
-        rows, cols = self.inputs["mask_x"].shape
-        grid = masks.reshape(-1, rows, cols)
-        rates = []
-        pairings = [(grid[:, :, k:cols - 1:2], grid[:, :, k + 1:cols:2], f"left (from column {k})")
-                    for k in (0, 1)]
-        pairings += [(grid[:, k:rows - 1:2, :], grid[:, k + 1:rows:2, :], f"upper (from row {k})")
-                     for k in (0, 1)]
-        for first, second, name in pairings:
-            partners_dropped = int(np.count_nonzero(first))
-            both = int(np.count_nonzero(first & second))
-            partners_kept = first.size - partners_dropped
-            after_kept = int(np.count_nonzero(second)) - both
-            rates.append((f"{name} neighbour dropped",
-                          both / partners_dropped if partners_dropped else math.nan, partners_dropped))
-            rates.append((f"{name} neighbour kept", after_kept / partners_kept if partners_kept else math.nan,
-                          partners_kept))
-        return self._worst_rate("mask_independent_of_neighbours", p, rates)
+        def examine(group: int) -> dict[str, tuple[float, str]]:
+            ordered = np.stack([mask for _, mask in sorted(by_group[group], key=lambda item: item[0])])
+            p = next(c["p"]["value"] for c in calls if c.get("group") == group)
+            x = self.inputs[f"mask{group}"]
+            return stats.examine_group(ordered, x.shape, value_features(x), p, self.mask_alpha,
+                                       list(design.MASK_PAIRS))
 
-    def single_scale(self, p: float, factors: np.ndarray) -> Check:
-        limit = design.SCALE_SPREAD_LIMIT
-        called = factors[~np.isnan(factors[:, 0])]
-        if called.size == 0 or not np.all(np.isfinite(called)):
-            return Check("single_scale", False, "no finite survivors", limit, p=p)
-        centre = _median(called[:, 2].copy())
-        spread = float((called[:, 1].max() - called[:, 0].min()) / abs(centre)) if centre else float("inf")
-        return Check("single_scale", spread <= limit, spread, limit, p=p,
-                     detail=f"survivors scaled by {centre:.6g}")
-
-    def expected_variance(self, p: float, factors: np.ndarray) -> Check:
-        """Each call's survivor factor c (the median of y/x) must give c^2 (1-p), the expected output
-        variance relative to the input's for zero-mean inputs, within `expected_variance_bounds`: no
-        sampling noise, so it holds at any p (the fresh one included)."""
-        bounds = list(grader_power.expected_variance_bounds(p, self.tolerance))
-        medians = factors[:, 2][np.isfinite(factors[:, 2])]
-        if medians.size == 0:
-            return Check("expected_variance", False, "no finite survivors", bounds, p=p)
-        values = medians**2 * (1 - p)
-        worst = int(np.argmax(np.abs(values - 1)))
-        value = float(values[worst])
-        return Check("expected_variance", bool(bounds[0] <= value <= bounds[1]), value, bounds, p=p,
-                     detail=f"factor^2 * (1 - p), furthest from 1 for the factor {medians[worst]:.8g}")
-
-    def fresh_mask(self, p: float, masks: np.ndarray) -> Check:
-        n = masks.shape[1]
-        agree_expected = p**2 + (1 - p) ** 2
-        limit = agree_expected + deviation_threshold(n, agree_expected, self.alpha)
-        dropped = masks.astype(np.float64)
-        both = dropped @ dropped.T + (1 - dropped) @ (1 - dropped).T
-        pairs = np.triu_indices(len(masks), 1)
-        agreements = {f"calls {i + 1} and {j + 1}": both[i, j] / n for i, j in zip(*pairs, strict=True)}
-        cols = self.inputs["mask_x"].shape[1]
-        for shift in design.SHIFTS:
-            steps = {"row": cols, "-row": -cols}.get(shift, shift)
-            rolled = np.roll(masks[:-1], steps, axis=1)
-            for k, agreement in enumerate(np.mean(masks[1:] == rolled, axis=1)):
-                agreements[f"call {k + 2} and call {k + 1} shifted by {shift}"] = agreement
-        worst = max(agreements, key=agreements.get)
-        value = float(agreements[worst])
-        return Check("fresh_mask", value <= limit, value, limit, p=p,
-                     detail=f"fraction of positions dropped/kept alike, highest for {worst}")
-
-    def variance_ratio(self, p: float, y: np.ndarray) -> Check:
-        ratio = float(np.var(y.astype(np.float64)) / self.input_variance)
-        bounds = [1 - self.tolerance, 1 + self.tolerance]
-        ok = bool(bounds[0] <= ratio <= bounds[1])
-        return Check("variance_ratio", ok, ratio, bounds, p=p, detail="Var(y)/Var(x), zero-mean x")
-
-    # ---- across p ------------------------------------------------------------------------------
-
-    def drop_count_spread(self) -> Check:
-        """Fails when every training call's drop count lies within its window of p*n: a binomial
-        count does that with probability `count_spread_false_fail` (exact, below the event budget)."""
-        calls = [(masks.shape[1], p, int(count)) for p, masks in self.masks.items()
-                 for count in masks.sum(axis=1)]
-        if len(self.masks) < len(mask_p_values(self.plan)):
-            return Check("drop_count_spread", False, "not every mask layer returned usable outputs", None)
-        outside = sum(abs(k - p * n) > grader_power.count_window(n, p) for n, p, k in calls)
-        bound = grader_power.count_spread_false_fail([(n, p) for n, p, _ in calls])
-        return Check("drop_count_spread", outside >= 1, outside, 1,
-                     detail=f"training calls whose count is more than {design.COUNT_WINDOW_SIGMAS} sd from "
-                            f"p*n; a binomial count has none with probability {bound:.1e}")
-
-    def all_checks(self) -> list[Check]:
-        checks = [self.rejects_invalid_p(), self.accepts_valid_p(), self.training_flag(),
-                  self.shape_and_dtype(),
-                  self.input_unmodified(), self.eval_identity(), self.p_zero_identity()]
-        per_p = map_in_threads(lambda at: self.per_p(*at), list(enumerate(mask_p_values(self.plan))))
-        by_name: dict[str, list[Check]] = {}
-        for found in per_p:
-            for check in found:
-                by_name.setdefault(check.name, []).append(check)
-        for name, group in by_name.items():  # group by check, then by p
-            checks += group
-            if name == "drop_fraction":
-                checks.append(self.drop_count_spread())
+        found = map_in_threads(examine, groups)
+        pooled = stats.pooled_group_rates(
+            [(np.stack([mask for _, mask in by_group[group]]), value_features(self.inputs[f"mask{group}"]),
+              next(c["p"]["value"] for c in calls if c.get("group") == group)) for group in groups],
+            self.mask_alpha)
+        checks = []
+        for check, family in MASK_FAMILIES.items():
+            for group, results in zip(groups, found, strict=True):
+                score, where = results[family]
+                p = next(c["p"]["value"] for c in calls if c.get("group") == group)
+                checks.append(Check(check, score <= 1, score, 1, p=p, detail=f"{MASK_DETAILS[family]}; worst: "
+                                                                            f"{where}"))
+        checks.append(Check("mask_independent_of_values", pooled[0] <= 1, pooled[0], 1,
+                            detail=f"{MASK_DETAILS['values']}, both groups pooled; worst: {pooled[1]}"))
         return checks
 
+    def survivor_factors(self, calls: list[dict[str, Any]], masks: list[np.ndarray],
+                         outs: list[np.ndarray]) -> np.ndarray:
+        """For each call, (min, max, their mean) of y/x over its survivors, in float64; NaN where a call
+        has none, inf where a ratio is not finite. (When single_scale holds, the mean is the factor to
+        within 1e-6.)"""
+        factors = np.full((len(calls), 3), np.nan)
+        for row, (call, mask, y) in enumerate(zip(calls, masks, outs, strict=True)):
+            keep = np.flatnonzero(~mask)
+            ratios = y.reshape(-1)[keep].astype(np.float64) / self.x(call).reshape(-1)[keep]
+            if ratios.size:
+                low, high = float(ratios.min()), float(ratios.max())
+                finite = math.isfinite(low) and math.isfinite(high)
+                factors[row] = (low, high, (low + high) / 2) if finite else np.inf
+        return factors
 
-def _position_groups(shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Flat selections of a (rows, cols) array by position."""
-    rows, cols = shape
-    index = np.arange(rows * cols)
-    row, col = index // cols, index % cols
-    return {"first half": index < index.size // 2, "second half": index >= index.size // 2,
-            "even index": index % 2 == 0, "odd index": index % 2 == 1,
-            "even row": row % 2 == 0, "odd row": row % 2 == 1,
-            "even column": col % 2 == 0, "odd column": col % 2 == 1}
+    def single_scale(self, calls: list[dict[str, Any]], factors: np.ndarray) -> Check:
+        """The survivors of all calls at one p (a mask group's, or one call's) share one factor."""
+        limit, worst = design.SCALE_SPREAD_LIMIT, (-1.0, None, "", 1.0)
+        keys = [c.get("group", c["name"]) for c in calls]
+        for key in dict.fromkeys(keys):
+            rows = factors[[k == key for k in keys]]
+            rows = rows[~np.isnan(rows[:, 0])]
+            if rows.size == 0:
+                continue
+            centres = sorted(rows[:, 2].tolist())
+            centre = centres[len(centres) // 2] if np.all(np.isfinite(rows)) else math.inf
+            spread = float((rows[:, 1].max() - rows[:, 0].min()) / abs(centre)) if 0 < abs(centre) < math.inf \
+                else math.inf
+            if spread > worst[0]:
+                call = calls[keys.index(key)]
+                worst = (spread, call["p"]["value"], call["name"], centre)
+        spread, p, name, centre = worst
+        return Check("single_scale", 0 <= spread <= limit, max(spread, 0.0), limit, p=p,
+                     detail=f"relative spread of y/x over the survivors of the calls at one p; worst: {name} "
+                            f"(factor {centre:.6g})")
+
+    def expected_variance(self, calls: list[dict[str, Any]], factors: np.ndarray) -> Check:
+        """Each call's survivor factor c (the mean of the least and largest y/x) must give c^2 (1-p) within
+        `expected_variance_bounds` at its p: no sampling noise, so it holds at any p."""
+        worst = None
+        for call, (_, _, c) in zip(calls, factors, strict=True):
+            if math.isnan(c):
+                continue
+            p = call["p"]["value"]
+            low, high = grader_power.expected_variance_bounds(p, self.tolerance)
+            value = c * c * (1 - p) if math.isfinite(c) else math.inf
+            score = max(low / value if value > 0 else math.inf, value / high)
+            if worst is None or score > worst[0]:
+                worst = (score, value, [low, high], p, f"{call['name']}: factor {c:.8g}")
+        if worst is None:
+            return Check("expected_variance", False, "no finite survivors", None)
+        score, value, bounds, p, where = worst
+        return Check("expected_variance", score <= 1, value, bounds, p=p,
+                     detail=f"factor^2 * (1 - p), furthest out at {where}")
+
+    def variance_ratios(self, calls: list[dict[str, Any]], outs: list[np.ndarray]) -> list[Check]:
+        input_variance = np.var(self.inputs["var_x"].astype(np.float64))
+        bounds = [1 - self.tolerance, 1 + self.tolerance]
+        checks = []
+        for call, y in zip(calls, outs, strict=True):
+            if call["role"] == "var":
+                ratio = float(np.var(y.astype(np.float64)) / input_variance)
+                checks.append(Check("variance_ratio", bool(bounds[0] <= ratio <= bounds[1]), ratio, bounds,
+                                    p=call["p"]["value"], detail="Var(y)/Var(x), zero-mean x"))
+        return checks
+
+    def training_checks(self) -> list[Check]:
+        found = self.training_outputs()
+        names = ["drop_fraction", "drop_count_dispersion", *MASK_FAMILIES, "single_scale", "variance_ratio",
+                 "expected_variance"]
+        if isinstance(found, str):
+            return [Check(name, False, found, None) for name in names]
+        calls, outs = found
+        masks = [(y == 0).reshape(-1) for y in outs]
+        groups = threading_result(lambda: self.mask_groups(calls, masks))  # FFTs, beside the rest
+        factors = self.survivor_factors(calls, masks, outs)
+        rest = [self.single_scale(calls, factors), *self.variance_ratios(calls, outs),
+                self.expected_variance(calls, factors)]
+        return [self.drop_fraction(calls, masks), self.drop_count_dispersion(calls, masks), *groups(),
+                self.big_mask_repeats(calls, masks), *rest]
+
+    def big_mask_repeats(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        """The big call's survivors (a few hundred), every pair compared: no distance may separate more
+        pairs than independent elements would put there (a tiled or repeating mask puts many at its
+        period)."""
+        call = next(c for c in calls if c["role"] == "big")
+        mask = masks[calls.index(call)]
+        p = call["p"]["value"]
+        count, distance = stats.repeated_distance(np.flatnonzero(~mask))
+        limit = stats.repeat_threshold(mask.size, 1 - p, self.alpha)
+        return Check("mask_independent_of_neighbours", count < limit, count, f"< {limit}", p=p,
+                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one distance "
+                            f"separating the most ({distance:,})")
+
+    def all_checks(self) -> list[Check]:
+        return [self.rejects_invalid_p(), self.accepts_valid_p(), self.training_flag(), self.shape_and_dtype(),
+                self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), *self.training_checks()]

@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from task_lib.calibration.stats import smallest_satisfying
+from task_lib.grading.mask_statistics import COUNT_DISPERSION_EVENTS, VALUE_FEATURE_GROUPS, group_events
 from task_lib.grading.tail_bounds import binomial_tail_bound, hoeffding_eta
 
 from . import design
@@ -33,23 +34,31 @@ FALSE_FAIL_BUDGET = 1e-9
 FALSE_PASS_BUDGET = 1e-9
 NEAR_MISS_EXPONENTS = (0.45, 0.55)
 SAMPLE_STEP = 1024
-# Tail events a correct solution could trip. Per variance p: the variance ratio (upper, lower,
-# Hoeffding) and the drop fraction of that call (2 tails).
-VARIANCE_EVENTS_PER_P = 3 + 2
-# Per mask p (P_VALUES and the fresh one): drop fraction of every train call and of all pooled (2 tails
-# each); fresh mask (1 tail for every pair of train calls and every shift of the previous mask); each
-# value, position and neighbour group's drop rate (2 tails each).
-MASK_EVENTS_PER_P = (2 * (design.TRAIN_CALLS + 1) + math.comb(design.TRAIN_CALLS, 2)
-                     + (design.TRAIN_CALLS - 1) * len(design.SHIFTS)
-                     + 2 * (design.VALUE_GROUPS + design.POSITION_GROUPS + design.NEIGHBOUR_GROUPS))
-MASK_P_COUNT = len(design.P_VALUES) + 1
-# ... and one for drop_count_spread (every train call's count within its window at once).
-TAIL_EVENTS = VARIANCE_EVENTS_PER_P * len(design.P_VALUES) + MASK_EVENTS_PER_P * MASK_P_COUNT + 1
+# Training calls at p > 0 in a grade: the big one, the variance calls, the mask groups' calls, a shape
+# call per dtype x p type, the tiny calls, the low-p call, the sweep and the empty ones.
+TRAINING_CALLS = (1 + len(design.P_VALUES) + 2 * len(design.MASK_P) * design.TRAIN_CALLS
+                  + len(design.DTYPES) * len(design.P_TYPES) + design.TINY_CALLS + 1 + design.SWEEP_CALLS
+                  + len(design.EMPTY_SHAPES))
+# The budget is split in two halves, each spread evenly (union bound) over its tail events:
+# - the mask groups' families of tests (mask_statistics.group_events: every shift of every compared
+#   pair, every lag, the position histogram and the position and value groups), at their largest size,
+#   and the value groups pooled over both;
+# - everything else: per variance p the variance ratio (upper, lower, Hoeffding); the drop fraction of
+#   every training call and of each mask group pooled (2 tails each); the count dispersion; the big
+#   call's repeated distances (one event: the union over distances is inside repeat_threshold).
+MASK_EVENTS = len(design.MASK_P) * group_events(design.MASK_SIZE[1], 2 * design.TRAIN_CALLS,
+                                                len(design.MASK_PAIRS)) + 2 * VALUE_FEATURE_GROUPS
+TAIL_EVENTS = 3 * len(design.P_VALUES) + 2 * (TRAINING_CALLS + len(design.MASK_P)) + COUNT_DISPERSION_EVENTS + 1
 
 
 def event_budget() -> float:
-    """Probability allowed to each tail event so that all of them together stay below the budget."""
-    return FALSE_FAIL_BUDGET / TAIL_EVENTS
+    """Probability allowed to each tail event outside the mask groups' tests."""
+    return FALSE_FAIL_BUDGET / 2 / TAIL_EVENTS
+
+
+def mask_event_budget() -> float:
+    """Probability allowed to each tail event of the mask groups' tests."""
+    return FALSE_FAIL_BUDGET / 2 / MASK_EVENTS
 
 
 def expected_variance_bounds(p: float, tolerance: float) -> tuple[float, float]:
@@ -59,24 +68,6 @@ def expected_variance_bounds(p: float, tolerance: float) -> tuple[float, float]:
     every p, and the band accepts exactly the exponents the variance check does."""
     r = max(1.0, math.log1p(-p) / math.log1p(-max(design.P_VALUES)))
     return (1 - tolerance) ** r, (1 + tolerance) ** r
-
-
-def count_window(n: int, p: float) -> int:
-    """drop_count_spread's window at (n, p): a count within it of p*n counts as exact."""
-    return int(design.COUNT_WINDOW_SIGMAS * math.sqrt(n * p * (1 - p)))
-
-
-def binomial_window_probability(n: int, p: float, width: int) -> float:
-    """P(|k - p n| <= width) for k ~ Bin(n, p), summed from the exact pmf (log-gamma)."""
-    low, high = max(0, math.ceil(p * n - width)), min(n, math.floor(p * n + width))
-    log_p, log_q, log_n = math.log(p), math.log1p(-p), math.lgamma(n + 1)
-    return sum(math.exp(log_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
-               for k in range(low, high + 1))
-
-
-def count_spread_false_fail(sizes_and_ps: Sequence[tuple[int, float]]) -> float:
-    """P(every call's count lies within its window), for independent calls of these (n, p)."""
-    return math.prod(binomial_window_probability(n, p, count_window(n, p)) for n, p in sizes_and_ps)
 
 
 def variance_false_fail(n: int, p: float, tolerance: float, alpha: float) -> float:

@@ -94,7 +94,7 @@ class VarianceStabilizedDropout:
         if p < 0 or p >= 1 or p != p:  # p != p: NaN
             raise ValueError(f"invalid dropout probability {p}")
         self.p = p
-        self.scale = (1.0 - p) ** -0.5
+        self.scale = (1.0 - float(p)) ** -0.5  # a Python float: x keeps its dtype whatever p's type
         self.training = True
         self._rng = np.random.default_rng()
 
@@ -110,7 +110,7 @@ class VarianceStabilizedDropout:
         if not self.training:
             return np.array(x, copy=True)
         keep = self._rng.random(x.shape) < 1.0 - self.p
-        return x * keep * self.scale  # a Python float keeps x's dtype
+        return x * keep * self.scale
 ''',
     "math_sqrt_global_random": '''\
 import math
@@ -239,7 +239,7 @@ class VarianceStabilizedDropout:
         keep = self.rng.random(x.shape) >= self.p
         return np.where(keep, x / np.sqrt(1 - self.p, dtype=x.dtype), x.dtype.type(0))
 ''',
-    "fixed_seed_generator_and_training_property": '''\
+    "generator_and_training_property": '''\
 import math
 
 import numpy as np
@@ -251,7 +251,7 @@ class VarianceStabilizedDropout:
             raise ValueError("p must be in [0, 1)")
         self.p = p
         self._mode = "train"
-        self.rng = np.random.default_rng(12345)  # fixed seed: still a fresh mask per call
+        self.rng = np.random.default_rng()
 
     @property
     def training(self):
@@ -310,7 +310,7 @@ class VarianceStabilizedDropout:
         self.p = p
         self.scale32 = np.float32(1 / np.sqrt(1 - p))
         self.training = True
-        self.rng = np.random.default_rng(2024)
+        self.rng = np.random.default_rng()
 
     def train(self):
         self.training = True
@@ -386,10 +386,101 @@ MUTANTS: dict[str, tuple[str, str]] = {
     ),
     "modifies_x_after_computing_the_output": (
         "input_unmodified",
-        # The output is right; only the modification itself is visible.
+        # The output is right; only the modification itself is visible (where x can be written).
         edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
                     "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
-                    "        x *= 2\n        return y")),
+                    "        if x.flags.writeable:\n            x *= 2\n        return y")),
+    ),
+    "numpy_float64_p_promotes_float32": (
+        "shape_and_dtype",
+        # NumPy 2: a NumPy float64 scalar is not a weak Python float, so float32 * it is float64.
+        edit(BASE, ("        self.p = float(p)\n", "        self.p = p\n"),
+             ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+              "        return x * keep * (1.0 - self.p) ** -0.5")),
+    ),
+    "modifies_big_inputs_in_place": (
+        "input_unmodified",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.nbytes > 8 * 2**20 and x.flags.writeable:\n"
+                    "            x[...] = y\n        return y")),
+    ),
+    "modifies_fortran_ordered_inputs": (
+        "input_unmodified",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.ndim > 1 and x.flags.f_contiguous and x.flags.writeable:\n"
+                    "            x[...] = y\n        return y")),
+    ),
+    "a_thread_writes_the_output_into_x_later": (
+        "input_unmodified",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.flags.writeable:\n"
+                    "            import threading\n"
+                    "            timer = threading.Timer(0.04, np.copyto, args=(x, y.copy()))\n"
+                    "            timer.daemon = True\n            timer.start()\n"
+                    "        return y")),
+    ),
+    "zeros_for_fortran_ordered_inputs": (
+        "shape_and_dtype",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        return np.zeros_like(y, dtype=np.float64) if x.ndim > 1 and not x.flags.c_contiguous else y")),
+    ),
+    "returns_an_ndarray_subclass": (
+        "shape_and_dtype",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype).view(np.recarray)")),
+    ),
+    "every_layer_seeded_alike": (
+        "fresh_mask",
+        edit(BASE, ("        self.rng = np.random.default_rng()\n", "        self.rng = np.random.default_rng(12345)\n")),
+    ),
+    "mask_seeded_by_the_input": (
+        "fresh_mask",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "seed = abs(hash(np.ascontiguousarray(x).tobytes())) % 2**32\n"
+                    "        keep = np.random.default_rng(seed).random(x.shape) >= self.p")),
+    ),
+    "big_masks_tile_one_block": (
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "if x.nbytes > 8 * 2**20:\n"
+                    "            keep = np.resize(self.rng.random(2**18) >= self.p, x.shape)\n"
+                    "        else:\n"
+                    "            keep = self.rng.random(x.shape) >= self.p")),
+    ),
+    "diagonal_neighbours_share_a_mask": (
+        "mask_independent_of_neighbours",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "u = self.rng.random(x.shape)\n"
+                    "        if x.ndim >= 2 and x.size:\n"
+                    "            copy = self.rng.random(x.shape) < 0.3\n"
+                    "            u[1:, 1:] = np.where(copy[1:, 1:], u[:-1, :-1], u[1:, 1:])\n"
+                    "        keep = u >= self.p")),
+    ),
+    "scale_capped_above_p_0_94": (
+        "expected_variance",
+        edit(BASE, (BASE_SCALE, "/ math.sqrt(1.0 - min(self.p, 0.94))")),
+    ),
+    "drops_nothing_below_p_0_05": (
+        "drop_fraction",
+        edit(BASE, ("if not self.training or self.p == 0.0:", "if not self.training or self.p < 0.05:")),
+    ),
+    "eval_toggles_the_mode": (
+        "training_flag",
+        edit(BASE, ("        self.training = False\n", "        self.training = not self.training\n")),
+    ),
+    "one_mode_for_every_layer": (
+        "training_flag",
+        edit(BASE, ("        self.training = True\n\n", "        type(self).training = True\n\n"),
+             ("        self.training = True\n        return", "        type(self).training = True\n        return"),
+             ("        self.training = False\n", "        type(self).training = False\n")),
+    ),
+    "rejects_a_numpy_float16_p": (
+        "accepts_valid_p",
+        edit(BASE, ("if not 0.0 <= p < 1.0:", "if isinstance(p, np.float16) or not 0.0 <= p < 1.0:")),
     ),
     "eval_mode_still_drops": (
         "eval_identity",
@@ -437,18 +528,29 @@ MUTANTS: dict[str, tuple[str, str]] = {
         ),
     ),
     "exact_drop_count_by_permutation": (
-        "drop_count_spread",
+        "drop_count_dispersion",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "keep = np.ones(x.size, dtype=bool)\n"
                     "        keep[self.rng.permutation(x.size)[: round(self.p * x.size)]] = False\n"
                     "        keep = keep.reshape(x.shape)")),
     ),
     "exact_drop_count_by_choice": (
-        "drop_count_spread",
+        "drop_count_dispersion",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "keep = np.ones(x.shape, dtype=bool)\n"
                     "        drop = self.rng.choice(x.size, size=int(self.p * x.size + 0.5), replace=False)\n"
                     "        keep.flat[drop] = False")),
+    ),
+    "drop_counts_over_dispersed": (
+        "drop_count_dispersion",
+        # p moved by 4 binomial sd, up and down on alternate calls of a layer: each count is still
+        # inside its drop_fraction band (about 7 sd from p at these sizes), pooled counts cancel, but
+        # far more counts than chance allows lie beyond 3 sd.
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "sd = math.sqrt(self.p * (1 - self.p) / max(x.size, 1))\n"
+                    "        self.sign = -getattr(self, 'sign', -1)\n"
+                    "        q = min(max(self.p + 4 * sd * self.sign, 0.0), 1.0)\n"
+                    "        keep = self.rng.random(x.shape) >= q")),
     ),
     "masks_repeat_every_three_calls": (
         "fresh_mask",
@@ -479,9 +581,9 @@ MUTANTS: dict[str, tuple[str, str]] = {
         # balanced, and equal |x| (the variance inputs) are dropped at exactly p.
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "size = np.abs(x).reshape(-1)\n"
-                    "        rank = np.argsort(np.argsort(size)) * 4 // size.size\n"
+                    "        rank = np.argsort(np.argsort(size)) * 4 // max(size.size, 1)\n"
                     "        outer = np.where((rank == 0) | (rank == 3), 1.0, -1.0)\n"
-                    "        outer *= not np.all(size == size[0])\n"
+                    "        outer *= size.size > 0 and not np.all(size == size[0])\n"
                     "        q = self.p + 0.15 * min(self.p, 1 - self.p) * outer.reshape(x.shape)\n"
                     "        keep = self.rng.random(x.shape) >= q")),
     ),
@@ -498,14 +600,14 @@ MUTANTS: dict[str, tuple[str, str]] = {
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "column = np.indices(x.shape)[-1]\n"
                     "        d = 0.1 * min(self.p, 1 - self.p) * np.where(column % 2 == 0, 1.0, -1.0)\n"
-                    "        keep = self.rng.random(x.shape) >= self.p + d * (x.shape[-1] % 2 == 1)")),
+                    "        keep = self.rng.random(x.shape) >= self.p + d")),
     ),
     "neighbours_copy_each_other": (
         "mask_independent_of_neighbours",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "flat = self.rng.random(x.size) >= self.p\n"
                     "        copy = self.rng.random(x.size) < 0.3\n"
-                    "        copy[0] = False\n"
+                    "        copy[:1] = False\n"
                     "        flat[copy] = np.roll(flat, 1)[copy]\n"
                     "        keep = flat.reshape(x.shape)")),
     ),
@@ -563,31 +665,24 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "input_unmodified",
         edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
                     "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
-                    "        if x.size % 2:\n            x[...] = 0\n        return y")),
+                    "        if x.size % 2 and x.flags.writeable:\n            x[...] = 0\n        return y")),
     ),
     "wrong_scale_on_small_inputs": (
-        "single_scale",
+        "expected_variance",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size >= 1000 else 1.0 - self.p)")),
     ),
     "wrong_scale_on_one_element_inputs": (
-        "single_scale",
+        "expected_variance",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size != 1 else 1.0 - self.p)")),
     ),
     "wrong_scale_on_two_dimensional_inputs": (
-        "single_scale",
+        "variance_ratio",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.ndim != 2 else 1.0 - self.p)")),
     ),
     "scale_exponent_0.45": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.45"))),
     "scale_exponent_0.55": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.55"))),
     "scale_one_over_sqrt_p": ("variance_ratio", edit(BASE, (BASE_SCALE, "/ math.sqrt(self.p)"))),
     "the_starting_bug": ("variance_ratio", BUG),
-}
-
-# Mutants whose scale is wrong only at p other than the variance check's: the fresh p catches them
-# unless it falls where their expected variance is within the tolerance (below p = 0.09 for the
-# first, near 0.5 for the second), so the tests grade them at a seed whose fresh p is 0.63.
-FRESH_P_SEED = 0
-FRESH_P_MUTANTS: dict[str, tuple[str, str]] = {
     "scale_right_only_at_the_graded_p": (
         "expected_variance",
         edit(BASE, (BASE_SCALE,
@@ -599,10 +694,11 @@ FRESH_P_MUTANTS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# A realistic in-place mutant: x itself is dropped and scaled. Later calls then see the modified
-# x, so identity and statistical checks fail too; input_unmodified comes first and names it.
+# A realistic in-place mutant: x itself is dropped and scaled (a copy when x is read-only). Each
+# call gets a fresh x, so the outputs are right and only the modification shows.
 IN_PLACE = edit(
     BASE,
     ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+     "        if not x.flags.writeable:\n            x = x.copy()\n"
      "        x *= keep\n        x /= math.sqrt(1.0 - self.p)\n        return x"),
 )

@@ -121,8 +121,7 @@ def test_stage_errors_are_taken_only_in_their_own_shape(error, category):
 ])
 def test_a_malformed_report_is_a_failed_attempt_never_an_exception(report):
     inputs, plan = task_checks.make_job(PARAMS, np.random.default_rng(1))
-    run = ProbeRun(SandboxResult(0, "", "", False, False, 0.1), report=report, outputs={"y": np.zeros(2)})
-    checks = task_checks_of(task_checks, PARAMS, inputs, plan, run)
+    checks = task_checks_of(task_checks, PARAMS, inputs, plan, report, {"y": np.zeros(2)})
     assert checks and not all(check.passed for check in checks)
     for check in checks:
         assert "\n" not in str(check.value) and len(str(check.value)) <= 400

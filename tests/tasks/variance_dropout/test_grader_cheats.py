@@ -209,7 +209,7 @@ CHEATS = harness_cheats({SOLUTION_FILE: BUG}, at_import, in_call, TEST_FILE) | {
          + "\n\nclass _Liar(np.ndarray):\n    def tobytes(self, *a):\n        return b''\n"
            "    def copy(self, *a):\n        return np.zeros(1)\n    @property\n    def dtype(self):\n"
            "        return np.dtype('f4')\n"},
-        "variance_ratio"),
+        "shape_and_dtype"),  # not a numpy.ndarray, whatever it claims
     "traps_the_result_files": ({SOLUTION_FILE: BUG + TRAP_RESULT_FILES}, "import_error"),
     "returns_a_list": ({SOLUTION_FILE: edit(BUG, (RETURN, RETURN + ".tolist()"))}, "shape_and_dtype"),
     "syntax_error": ({SOLUTION_FILE: BUG.replace("def __call__(self, x):", "def __call__(self, x)")},
