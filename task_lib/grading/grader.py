@@ -144,10 +144,16 @@ class _Finishing:
         self._thread.start()
 
     def _run(self, child: SandboxChild, job: bytes) -> None:
-        self.result = child.finish(job)
+        try:
+            self.result = child.finish(job)
+        except Exception:  # reported by wait(): a harness bug, raised in the grader's own thread
+            self.result = None
 
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    def wait_quietly(self) -> None:
+        self._thread.join()
 
     def wait(self) -> SandboxResult:
         self._thread.join()
@@ -167,15 +173,20 @@ def finish_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict, *,
     key = secrets.token_hex(16)
     probe.results.expect(checkpoint_marker(key))
     finishing = _Finishing(probe.child, job_bytes(key, probe.results.child_fd, plan, inputs))
-    if prepare is not None:
-        prepare()
-    prefix = probe.results.until_marker(finishing.running)
-    at_checkpoint, checks = None, None
-    if prefix is not None:
-        at_checkpoint = parse_results(prefix, key)
-        if at_checkpoint.checkpoint and not at_checkpoint.forged and isinstance(at_checkpoint.report, dict) \
-                and early is not None:
-            checks = early(at_checkpoint.report, at_checkpoint.outputs)
+    try:
+        if prepare is not None:
+            prepare()
+        prefix = probe.results.until_marker(finishing.running)
+        at_checkpoint, checks = None, None
+        if prefix is not None:
+            at_checkpoint = parse_results(prefix, key)
+            if at_checkpoint.checkpoint and not at_checkpoint.forged \
+                    and isinstance(at_checkpoint.report, dict) and early is not None:
+                checks = early(at_checkpoint.report, at_checkpoint.outputs)
+    except BaseException:  # our own failure (or an interrupt): end the child before its directory goes
+        probe.child.stop()
+        finishing.wait_quietly()
+        raise
     result = finishing.wait()
     stream = probe.results.collected()
     if prefix is not None and not stream.startswith(prefix):

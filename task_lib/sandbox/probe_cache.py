@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 SOURCES = ("bubblewrap.py", "seccomp_filter.py", "run.py")  # the code that builds the probe's command
@@ -24,7 +23,7 @@ SOURCES = ("bubblewrap.py", "seccomp_filter.py", "run.py")  # the code that buil
 
 def _directory() -> Path | None:
     """This user's private directory for the record (created 0700), or None if it is not private."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"  # per boot, not a process's own TMPDIR
     path = Path(base) / f"task_lib-{os.geteuid()}"
     with contextlib.suppress(FileExistsError, OSError):
         path.mkdir(mode=0o700)

@@ -397,6 +397,10 @@ class SandboxChild:
         self.process, self.io_dir, self.limits, self.start = process, io_dir, limits, start
         self.cwd, self.archive = cwd, archive
 
+    def stop(self) -> None:
+        """Kill the child and its process group now (`finish` then returns at once)."""
+        _end(self.process)
+
     def finish(self, stdin_data: str | bytes = "") -> SandboxResult:
         """Write `stdin_data` (text is UTF-8 encoded) to the child's stdin and close it, then wait for
         the child to end (up to the wall-clock limit, counted from its start; a workspace kept gets

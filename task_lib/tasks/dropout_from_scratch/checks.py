@@ -1,27 +1,35 @@
-"""The parent side of dropout-from-scratch's grade: the fresh inputs and the calls (`make_job`) and
-every check (`run_checks`), computed in the grader's process from the raw outputs the child handed
-back. Thresholds come from power.py; nothing here trusts the child beyond its arrays. `CLAUSES`
-names the sentence of the prompt that announces each check."""
+"""The parent side of dropout-from-scratch's grade: the fresh probes (`make_job`, drawn over everything
+the contract allows: see docs/tasks/dropout-from-scratch.md for the plan) and every check
+(`run_checks`), computed in the grader's process, in float64 NumPy, from the raw outputs the child
+handed back. Thresholds come from power.py (every statistical check's tail events share the grade's
+false-fail budget by a union bound); nothing here trusts the child. `CLAUSES` names the sentence of the
+prompt that announces each check."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from task_lib.grading.threads import map_in_threads
+from task_lib.grading import mask_statistics as stats
+from task_lib.grading import probe_draws as draws
+from task_lib.grading.threads import map_in_threads, threading_result
 from task_lib.grading.verdict import Check
 
 from . import design
 from . import power as grader_power
 
 NUMERIC_KINDS = "biuf"  # any other output dtype (complex, strings, dates, bytes) fails as a call error
-SHAPE_SIDES = {"odd1d": 999, "small": 12, "large": 20_000}
+MID_P = (design.LOW_P[1], design.HIGH_P[0])
+STRATA = (design.LOW_P, MID_P, design.HIGH_P)
+ZERO_TYPES = ("int", *design.P_TYPES)
+ONE_TYPES = ("int", *design.P_TYPES)
+# Training calls at 0 < p < 1 whose masks the statistics read (the empty ones have none).
+MASK_ROLES = ("big", "mask", "train", "tiny", "low", "sweep")
+CONSTRUCTION_ROLES = ("valid", "invalid")
 
-STAGE_WORDS: dict[str, str] = {}
+STAGE_WORDS = {"re-check": "re-checking the inputs"}
 # Each check names the sentence of the prompt that states what it checks (the sentences of the
 # numbered requirements and of "How it is graded"; tests tie them both ways).
 RUNS_CLAUSE = (f"Import and calls must finish within {design.GRADE_SECONDS} s and {design.GRADE_MEMORY_GIB} "
@@ -51,245 +59,304 @@ CLAUSES = {
     "survivor_scale": "It multiplies every surviving element by exactly `1/(1-p)`, so that the expected "
                       "value of the output equals `x`: to a relative error of at most {rtol32:g} for "
                       "float32 and {rtol64:g} for float64.".format(rtol32=design.SCALE_RTOL["float32"],
-                                                      rtol64=design.SCALE_RTOL["float64"]),
+                                                                  rtol64=design.SCALE_RTOL["float64"]),
     "drop_fraction": MASK_CLAUSE,
-    "fresh_masks": MASK_CLAUSE,
-    "drop_count_spread": MASK_CLAUSE,
-    "elements_independent": MASK_CLAUSE,
+    "drop_count_dispersion": MASK_CLAUSE,
+    "fresh_mask": MASK_CLAUSE,
+    "mask_independent_of_neighbours": MASK_CLAUSE,
     "mask_independent_of_values": INDEPENDENCE_CLAUSE,
     "mask_independent_of_position": INDEPENDENCE_CLAUSE,
 }
-PER_P_CHECKS = ("drop_fraction", "fresh_masks", "drop_count_spread", "mask_independent_of_values",
-                "mask_independent_of_position", "elements_independent")
+STATISTICAL_CHECKS = ("drop_fraction", "drop_count_dispersion", "fresh_mask", "mask_independent_of_neighbours",
+                      "mask_independent_of_values", "mask_independent_of_position")
+MASK_FAMILIES = {"fresh_mask": "fresh", "mask_independent_of_neighbours": "neighbours",
+                 "mask_independent_of_position": "position", "mask_independent_of_values": "values"}
+MASK_DETAILS = {
+    "fresh": "agreement of two calls' masks at every shift, in units of its band (at most 1)",
+    "neighbours": "agreement of elements at every distance within a mask, in units of its band (at most 1)",
+    "position": "per-position drop counts and drop rates by position, in units of their bands (at most 1)",
+    "values": "drop rates by sign, |x| quartile, exponent parity and low mantissa bits, in units of their "
+              "bands (at most 1)",
+}
 
 
-def _nonzero_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """Gaussian magnitudes pushed away from 0 (so a zero output always means a drop), random signs."""
-    magnitude = np.abs(rng.standard_normal(shape)) + 0.01
-    return (magnitude * rng.choice((-1.0, 1.0), size=shape)).astype(dtype)
+def _spec(value: float, kind: str) -> dict[str, Any]:
+    return {"value": value, "type": kind}
 
 
-def _balanced_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """Values of balanced signs (n // 2 negative), magnitudes as `_nonzero_values`."""
-    n = math.prod(shape)
-    signs = np.ones(n)
-    signs[: n // 2] = -1.0
-    values = (np.abs(rng.standard_normal(n)) + 0.01) * rng.permutation(signs)
-    return values.reshape(shape).astype(dtype)
+def _p_text(spec: dict[str, Any]) -> str:
+    return repr(spec["value"]) if spec["type"] in ("float", "int") else f"np.{spec['type']}({spec['value']!r})"
 
 
-def draw_fresh_p(rng: np.random.Generator) -> float:
-    """The grade's fresh p: uniform on FRESH_P_RANGE, 3 decimals, never one of the fixed ones."""
-    while (p := round(float(rng.uniform(*design.FRESH_P_RANGE)), 3)) in design.FIXED_P:
-        pass
-    return p
+class PlanDrawer:
+    """Draws one grade's inputs and calls; `job()` returns them."""
 
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.inputs: dict[str, np.ndarray] = {}
+        self.seeded: dict[str, dict[str, Any]] = {}  # inputs the child draws from a seed
 
-def draw_shapes(rng: np.random.Generator) -> dict[str, tuple[int, ...]]:
-    """This grade's shapes: 1-D of odd length, 2-D, 3-D and 4-D small ones, and a large 2-D one."""
-    def sides(count: int) -> tuple[int, ...]:
-        return tuple(int(s) for s in rng.integers(1, SHAPE_SIDES["small"] + 1, count))
+    def choice(self, options: tuple | list) -> Any:
+        return options[int(self.rng.integers(len(options)))]
 
-    return {"odd1d": (2 * int(rng.integers(0, SHAPE_SIDES["odd1d"] // 2 + 1)) + 1,),
-            "matrix": (int(rng.integers(1, 9)), 2 * int(rng.integers(0, 50)) + 1),
-            "cube": sides(3), "tensor4d": sides(4),
-            "large": (int(rng.integers(50, 101)), 2 * int(rng.integers(50, 100)) + 1)}
+    def add_input(self, name: str, values: np.ndarray) -> str:
+        self.inputs[name] = values
+        return name
 
-
-def draw_stat_shape(rng: np.random.Generator, rank: int, parity: int | None = None) -> tuple[int, ...]:
-    """A fresh shape of `rank` dimensions with a number of elements in STAT_SIZE_RANGE (of the given
-    parity, if any): every axis but the last of at least 2 (so an N-D array has at least 2 rows), each
-    drawn up to twice the even split of what is left, the last one filling up to the drawn size."""
-    low, high = design.STAT_SIZE_RANGE
-    while True:
-        n = int(rng.integers(low, high + 1))
-        sides: list[int] = []
-        for axes_left in range(rank, 1, -1):
-            even_split = (n / math.prod(sides)) ** (1 / axes_left)
-            sides.append(int(rng.integers(2, max(2, round(2 * even_split)) + 1)))
-        shape = (*sides, max(1, round(n / math.prod(sides))))
-        size = math.prod(shape)
-        if low <= size <= high and (parity is None or size % 2 == parity):
-            return shape
-
-
-def draw_stat_groups(rng: np.random.Generator, p_values: tuple[float, ...]) -> list[dict[str, Any]]:
-    """This grade's statistical arrays: one per p and dtype, each rank of STAT_RANKS used equally often
-    in a fresh order, the 1-D ones of alternating parity (one odd length, one even)."""
-    count = len(p_values) * len(design.STAT_DTYPES)
-    ranks = [int(r) for r in rng.permutation(np.resize(design.STAT_RANKS, count))]
-    parities = iter(rng.permutation(np.resize((0, 1), ranks.count(1))).tolist())
-    groups, shapes = [], set()
-    for i, rank in enumerate(ranks):
-        parity = next(parities) if rank == 1 else None
-        while (shape := draw_stat_shape(rng, rank, parity)) in shapes:  # one shape per array
+    def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
+        """A fresh input of about `size` (at most `most`) elements, its rank drawn."""
+        while math.prod(shape := draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))) > most:
             pass
-        shapes.add(shape)
-        p, dtype = p_values[i // len(design.STAT_DTYPES)], design.STAT_DTYPES[i % len(design.STAT_DTYPES)]
-        groups.append({"input": f"stat@{p:g}:{dtype}", "p": p, "dtype": dtype, "shape": shape})
-    return groups
+        values = (draws.gaussian_values if gaussian else draws.nonzero_values)(self.rng, shape, dtype)
+        return self.add_input(name, values)
+
+    def call(self, name: str, role: str, p: dict[str, Any], training: bool, x: str,
+             layout: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A call on a fresh copy of input `x` (in `layout`, drawn if None), `training` left out (when
+        True), passed by keyword or by position, drawn."""
+        styles = design.TRAINING_STYLES if training else design.TRAINING_STYLES[1:]
+        return {"name": name, "role": role, "p": p, "training": training, "style": self.choice(styles),
+                "input": x, "layout": layout or self.choice(design.LAYOUTS), **extra}
+
+    def kind_p(self, stratum: tuple[float, float], kind: str | None = None) -> dict[str, Any]:
+        kind = kind or self.choice(design.P_TYPES)
+        return _spec(draws.draw_p(self.rng, stratum, kind), kind)
+
+    # ---- the probes ----
+
+    def big_call(self) -> dict[str, Any]:
+        """The call on the input of more than 8 MiB, which the child draws itself from a seed (as
+        `with_seeded_inputs` does here) rather than receive it."""
+        dtype = self.choice(design.DTYPES)
+        size = math.ceil(int(self.rng.integers(*design.BIG_BYTES, endpoint=True)) / np.dtype(dtype).itemsize)
+        shape = draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))
+        self.seeded["big"] = {"seed": int(self.rng.integers(2**62)), "shape": list(shape), "dtype": dtype}
+        kind = self.choice(("float", "float32", "float64"))
+        keep = float(self.rng.uniform(*design.BIG_KEEP))
+        return self.call("big", "big", _spec(draws.typed(1 - keep, kind), kind), True, "big")
+
+    def mask_groups(self) -> list[list[dict[str, Any]]]:
+        """One group per MASK_P stratum (one per dtype): MASK_CALLS calls on one input at one p."""
+        groups = []
+        for group, (stratum, dtype) in enumerate(zip(design.MASK_P, self.rng.permutation(design.DTYPES),
+                                                     strict=True)):
+            x = self.shaped(f"mask{group}", int(self.rng.integers(*design.MASK_SIZE, endpoint=True)),
+                            str(dtype), gaussian=True, most=design.MASK_SIZE[1])
+            p = self.kind_p(stratum)
+            groups.append([self.call(f"mask{group}#{k}", "mask", p, True, x, group=group, index=k)
+                           for k in range(design.MASK_CALLS)])
+        return groups
+
+    def shape_calls(self) -> list[dict[str, Any]]:
+        calls: list[dict[str, Any]] = []
+
+        def one(role: str, p: dict[str, Any], training: bool, dtype: str, size: int, layout: str | None = None):
+            k = len(calls)
+            x = self.shaped(f"{role}{k}", size, dtype)
+            calls.append(self.call(f"{role}{k}", role, p, training, x, layout))
+
+        small = lambda: draws.log_uniform_size(self.rng, design.SMALL_SIZE)  # noqa: E731
+        for i, dtype in enumerate(design.DTYPES):  # every dtype x p type, every dtype x layout
+            for j, kind in enumerate(design.P_TYPES):
+                one("train", self.kind_p(STRATA[(i + j) % 3], kind), True, dtype, small(),
+                    design.LAYOUTS[(i + j) % len(design.LAYOUTS)])
+        first = int(self.rng.integers(2))
+        for j, kind in enumerate(ZERO_TYPES):  # every type of zero
+            one("zero", _spec(0, kind), True, design.DTYPES[(first + j) % 2], small())
+        evals = [_spec(0, self.choice(ZERO_TYPES)), _spec(1, self.choice(ONE_TYPES))]
+        evals += [self.kind_p(STRATA[j % 3]) for j in range(design.EVAL_CALLS - len(evals))]
+        for j, p in enumerate(evals):
+            one("eval", p, False, design.DTYPES[(first + j) % 2], small())
+        for j, kind in enumerate(ONE_TYPES):  # every type of one
+            one("one", _spec(1, kind), True, design.DTYPES[(first + j + 1) % 2], small())
+        for j in range(design.TINY_CALLS):
+            size = int(self.rng.integers(design.TINY_SIZE[0], design.TINY_SIZE[1], endpoint=True))
+            one("tiny", self.kind_p(design.TINY_P), True, design.DTYPES[(first + j) % 2], size)
+        low = self.kind_p(design.LOW_P)
+        one("low", low, True, self.choice(design.DTYPES), math.ceil(design.LOW_DROPS / low["value"]))
+        offset = int(self.rng.integers(len(design.P_TYPES)))
+        for j, stratum in enumerate(sweep_slices()):
+            half = j % (design.SWEEP_CALLS // 2)  # every dtype x p type in each half
+            p = self.kind_p(stratum, design.P_TYPES[(half // 2 + offset) % len(design.P_TYPES)])
+            size = max(int(self.rng.integers(*design.SWEEP_SIZE, endpoint=True)),
+                       math.ceil(design.SWEEP_SURVIVORS / (1 - p["value"])))
+            one("sweep", p, True, design.DTYPES[(first + half) % 2], size)
+        for dtype, shape in zip(design.DTYPES, design.EMPTY_SHAPES, strict=True):
+            k = len(calls)
+            x = self.add_input(f"empty{k}", np.zeros(shape, dtype=dtype))
+            calls.append(self.call(f"empty{k}", "empty", self.kind_p(MID_P), True, x))
+        return calls
+
+    def constructions(self) -> list[dict[str, Any]]:
+        """A training call at each p of `draw_constructions`, on a small input of either dtype: valid
+        ones must return, invalid ones raise ValueError."""
+        for dtype in design.DTYPES:
+            size = int(self.rng.integers(*design.CONSTRUCTION_SIZE, endpoint=True))
+            self.shaped(f"arg_{dtype}", size, dtype)
+        calls = []
+        for k, spec in enumerate(draw_constructions(self.rng)):
+            role = "valid" if 0 <= spec["value"] <= 1 else "invalid"
+            calls.append(self.call(f"p{k}", role, spec, True, f"arg_{self.choice(design.DTYPES)}"))
+        return calls
+
+    def job(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        big = self.big_call()  # first: the oldest input at the re-check
+        sequences = [[c] for c in self.shape_calls() + self.constructions()] + self.mask_groups()
+        plan = {"calls": [big, *draws.interleave(self.rng, sequences)], "recheck_age": design.RECHECK_AGE,
+                "seeded": self.seeded}
+        return self.inputs, plan
 
 
-def _call(name: str, role: str, x: str, p: tuple[str, float], training: bool | None) -> dict[str, Any]:
-    return {"name": name, "role": role, "input": x, "p": list(p), "training": training}
+def sweep_slices() -> list[tuple[float, float]]:
+    """The sweep's slices of p: half of equal width in p from SWEEP_P[0] to SWEEP_P[1], half of equal
+    width in log(1 - p) from there to SWEEP_P[2]."""
+    low, middle, high = design.SWEEP_P
+    half = design.SWEEP_CALLS // 2
+    slices = [(low + (middle - low) * k / half, low + (middle - low) * (k + 1) / half) for k in range(half)]
+    a, b = math.log1p(-middle), math.log1p(-high)
+    ends = [middle] + [1 - math.exp(a + (b - a) * k / half) for k in range(1, half)] + [high]
+    return slices + list(zip(ends, ends[1:]))
+
+
+def draw_constructions(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Valid p of every type (0, -0.0, 1, the least above 0, the largest below 1, and one drawn in each
+    stratum) and invalid ones (NaN, ±inf, the largest below 0, a small negative, the least above 1, one
+    in (1, 10)), and the ints 0 and 1 (valid), -1 and 2 (invalid), in a fresh order."""
+    specs = [_spec(0, "int"), _spec(1, "int"), _spec(-1, "int"), _spec(2, "int")]
+    for kind in design.P_TYPES:
+        tiny = _least_above_zero(kind)
+        specs += [_spec(draws.typed(0.0, kind), kind), _spec(draws.typed(-0.0, kind), kind),
+                  _spec(draws.typed(1.0, kind), kind), _spec(tiny, kind), _spec(draws.below_one(kind), kind),
+                  *(_spec(draws.draw_p(rng, stratum, kind), kind) for stratum in STRATA),
+                  _spec(math.nan, kind), _spec(math.inf, kind), _spec(-math.inf, kind), _spec(-tiny, kind),
+                  _spec(-draws.draw_p(rng, design.LOW_P, kind), kind), _spec(_least_above_one(kind), kind),
+                  _spec(draws.typed(float(rng.uniform(1.0, 10.0)), kind), kind)]
+    return [specs[i] for i in rng.permutation(len(specs))]
+
+
+def _least_above_zero(kind: str) -> float:
+    if kind == "float":
+        return math.nextafter(0.0, 1.0)
+    numpy_type = draws.NUMPY_P_TYPES[kind]
+    return float(np.nextafter(numpy_type(0), numpy_type(1)))
+
+
+def _least_above_one(kind: str) -> float:
+    if kind == "float":
+        return math.nextafter(1.0, 2.0)
+    numpy_type = draws.NUMPY_P_TYPES[kind]
+    return float(np.nextafter(numpy_type(1), numpy_type(2)))
 
 
 def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
-    """The inputs and the call plan of one grade."""
-    fresh = draw_fresh_p(rng)
-    inputs = {"arg_x": _nonzero_values(rng, (7, 11), np.float64)}
-    calls = [_call(f"p={label}", "invalid", "arg_x", p, None) for label, p in design.INVALID_P.items()]
-    calls += [_call(f"p={label}", "arg", "arg_x", p, None) for label, p in design.VALID_P.items()]
-    for group in draw_stat_groups(rng, (*design.FIXED_P, fresh)):
-        x = group["input"]
-        inputs[x] = _balanced_values(rng, group["shape"], np.dtype(group["dtype"]).type)
-        calls += [_call(f"{x}#{i}", "stat", x, ("float", group["p"]), True if i % 2 else None)
-                  for i in range(design.N_CALLS)]
-    for shape_name, shape in draw_shapes(rng).items():
-        for bits, dtype in (("32", np.float32), ("64", np.float64)):
-            x = f"{shape_name}{bits}"
-            inputs[x] = _nonzero_values(rng, shape, dtype)
-            calls += [_call(f"train@{fresh:g}:{x}", "train", x, ("float", fresh), None),
-                      _call(f"train@0.5:{x}", "train", x, ("float", 0.5), True),
-                      _call(f"eval@{fresh:g}:{x}", "eval", x, ("float", fresh), False),
-                      _call(f"eval@1:{x}", "eval", x, ("float", 1.0), False),
-                      _call(f"zero:{x}", "zero", x, ("float", 0.0), True),
-                      _call(f"one:{x}", "one", x, ("float", 1.0), None)]
-    order = rng.permutation(len(calls))  # no call's place in the sequence tells what it is for
-    return inputs, {"fresh_p": fresh, "calls": [calls[i] for i in order]}
+    """The inputs and the call plan of one grade, every probe drawn fresh from `rng`."""
+    return PlanDrawer(rng).job()
+
+
+_FEATURES: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}  # by id(input), a few grades' worth
+
+
+def value_features(values: np.ndarray) -> dict[str, np.ndarray]:
+    """mask_statistics.value_features of an input, kept from `prepare` (looked up by identity)."""
+    kept = _FEATURES.get(id(values))
+    if kept is not None and kept[0] is values:
+        return kept[1]
+    features = stats.value_features(values)
+    while len(_FEATURES) >= 16:
+        _FEATURES.pop(next(iter(_FEATURES)))
+    _FEATURES[id(values)] = (values, features)
+    return features
+
+
+def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
+    """`inputs` with the inputs the child draws from a seed added to it (drawn once)."""
+    for name, spec in plan.get("seeded", {}).items():
+        if name not in inputs:
+            inputs[name] = draws.seeded_values(spec["seed"], tuple(spec["shape"]), spec["dtype"])
+    return inputs
+
+
+def group_p(calls: list[dict[str, Any]], group: int) -> float:
+    return next(c["p"]["value"] for c in calls if c.get("group") == group)
+
+
+def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict) -> None:
+    """What the checks need of the inputs and plan alone, computed while the child runs: the inputs
+    the child draws from a seed (added to `inputs`), the value groups of the mask inputs, every band
+    the checks will look up, the FFT sizes' set-up."""
+    with_seeded_inputs(inputs, plan)
+    alpha, mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
+    for call in plan["calls"]:
+        n = inputs[call["input"]].size
+        if call["role"] in MASK_ROLES and n:
+            stats.band_sides(n, call["p"]["value"], alpha)
+            stats.window_masses(n, call["p"]["value"])
+    for group in range(len(design.MASK_P)):
+        values = inputs[f"mask{group}"]
+        p = group_p(plan["calls"], group)
+        stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
+        stats.prepare_group(values.shape, design.MASK_CALLS, p, mask_alpha, value_features(values))
+
+
+def _selection(named: dict[str, np.ndarray], name: str) -> np.ndarray | None:
+    """The selection `name` of `named`, or the union of the "+"-joined ones; None if one is missing."""
+    parts = [named.get(part) for part in name.split("+")]
+    return None if any(part is None for part in parts) else np.logical_or.reduce(parts)
+
+
+def pooled_contrasts(groups: list[tuple[np.ndarray, dict[str, np.ndarray], float]],
+                     contrasts: tuple[tuple[str, str], ...], alpha: float) -> tuple[float, str]:
+    """(score, contrast) over several groups of calls (masks: calls x n, the groups of positions by
+    name, p): for each contrast (A, B) of two disjoint selections, D = (drops in A - p |A|) - (drops in
+    B - p |B|), summed over the calls and the groups, in units of the Bernstein width (score > 1 fails;
+    2 tail events per contrast). For a correct mask D is a sum of independent zero-mean terms of at
+    most 1 in size with variance p (1 - p) each; a mask dropping A more often than B by d gains d on
+    both sides, where the comparison of each with p (mask_statistics.pooled_group_rates) sees only one."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for masks, named, p in groups:
+        per_position, calls = masks.sum(axis=0), masks.shape[0]
+        for first, second in contrasts:
+            a, b = _selection(named, first), _selection(named, second)
+            if a is None or b is None:
+                continue
+            size_a, size_b = int(np.count_nonzero(a)) * calls, int(np.count_nonzero(b)) * calls
+            total = totals.setdefault((first, second), [0.0, 0.0])
+            total[0] += float(per_position[a].sum()) - p * size_a - float(per_position[b].sum()) + p * size_b
+            total[1] += p * (1 - p) * (size_a + size_b)
+    worst = (0.0, "no contrast")
+    for (first, second), (deviation, variance) in totals.items():
+        if variance > 0:
+            score = abs(deviation) / stats.bernstein_width(variance, alpha)
+            more = first if deviation > 0 else second
+            worst = max(worst, (score, f"{first} against {second}, pooled ({abs(deviation):.0f} more drops in "
+                                       f"{more} than expected)"))
+    return worst
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
                outputs: dict[str, np.ndarray]) -> list[Check]:
-    """Every check of the contract, in the order of the prompt."""
+    """Every check of the contract, in the order of the prompt (the exact ones first)."""
     with np.errstate(all="ignore"):
-        return ContractChecker(inputs, plan, report, outputs).all_checks()
+        return ContractChecker(with_seeded_inputs(inputs, plan), plan, report, outputs).all_checks()
 
 
 def _same_array(candidate: Any, reference: np.ndarray) -> bool:
     """True when `candidate` is an array of the reference's dtype and shape holding the same values."""
     return (isinstance(candidate, np.ndarray) and candidate.dtype == reference.dtype
-            and candidate.shape == reference.shape and np.array_equal(candidate, reference))
+            and candidate.shape == reference.shape and np.array_equal(candidate, reference, equal_nan=True))
 
 
-def _worst(name: str, p: float, stats: dict[str, tuple[float, tuple[float, float]]], detail: str) -> Check:
-    """One check over several two-sided statistics: passes when all are inside their intervals;
-    shows the one farthest out (relative to its interval's half width)."""
-    def excess(item: tuple[str, tuple[float, tuple[float, float]]]) -> float:
-        value, (low, high) = item[1]
-        return abs(value - (low + high) / 2) / ((high - low) / 2)
-
-    which, (value, (low, high)) = max(stats.items(), key=excess)
-    passed = all(low <= v <= high for v, (low, high) in stats.values())
-    return Check(name, passed, value, [low, high], p=p, detail=f"{detail}; shown: {which}")
+def _one_line(text: str) -> str:
+    """`text` on one line, at most 300 characters (the child's error messages may hold anything)."""
+    return " ".join(text.split())[:300]
 
 
-class StatGroup:
-    """One group of calls: the array `x` the calls got at p, their masks (calls x n, True = dropped)
-    and the acceptance intervals at x's shape."""
-
-    def __init__(self, p: float, x: np.ndarray, masks: np.ndarray):
-        self.p, self.x, self.masks = p, x, masks
-        self.label = f"{x.dtype}{list(x.shape)}"
-        self.bounds = grader_power.thresholds(p, x.shape)
-
-
-def _drop_fraction(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    return {"drop fraction": (float(g.masks.mean()), g.bounds["drop_fraction"])}
-
-
-def _fresh_masks(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    """Agreement of every two calls i < j, element k of i against element k + s of j."""
-    drops, stats = g.masks, {}
-    for s in sorted({abs(s) for s in design.SHIFTS}):
-        first, second = drops[:, : drops.shape[1] - s], drops[:, s:]
-        # alike[i, j]: fraction of k where call i at k and call j at k + s are both dropped or both kept
-        alike = np.count_nonzero(first[:, None] == second[None], axis=2) / first.shape[1]
-        for i, j in combinations(range(len(drops)), 2):
-            for shift, value in ((s, alike[i, j]), (-s, alike[j, i])):
-                if shift in design.SHIFTS:
-                    stats[f"calls {i},{j} shift {shift}"] = (float(value), g.bounds[f"shift {shift}"])
-    return stats
-
-
-def _quartile_labels(x: np.ndarray) -> np.ndarray:
-    """Each element's |x| quartile (0-3), by rank: four groups of n/4 elements (rounded)."""
-    flat = np.abs(x.ravel())
-    labels = np.empty(flat.size, dtype=np.int64)
-    labels[np.argsort(flat, kind="stable")] = np.arange(flat.size) * 4 // flat.size
-    return labels
-
-
-def _values(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    labels, positive = _quartile_labels(g.x), g.x.ravel() > 0
-    stats = {f"|x| quartile {q + 1}": (float(g.masks[:, labels == q].mean()), g.bounds["value_group"])
-             for q in range(4)}
-    stats["x > 0"] = (float(g.masks[:, positive].mean()), g.bounds["sign_group"])
-    stats["x < 0"] = (float(g.masks[:, ~positive].mean()), g.bounds["sign_group"])
-    return stats
-
-
-def _position(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    blocks = np.array_split(g.masks, grader_power.POSITION_BLOCKS, axis=1)
-    return {f"quarter {i + 1}": (float(block.mean()), g.bounds["position_block"])
-            for i, block in enumerate(blocks)}
-
-
-def _alike_pairs(masks: np.ndarray, run: int, offset: int) -> float | None:
-    """Fraction alike (both dropped or both kept) over the disjoint pairs of runs (2j + offset,
-    2j + offset + 1), a run being `run` consecutive elements, compared element by element, pooled
-    over the calls; None when there is no such pair."""
-    calls, n = masks.shape
-    pairs = (n // run - offset) // 2
-    if pairs < 1:
-        return None
-    grid = masks[:, offset * run: (offset + 2 * pairs) * run].reshape(calls, pairs, 2, run)
-    return float(np.mean(grid[:, :, 0] == grid[:, :, 1]))
-
-
-def _elements(g: StatGroup) -> dict[str, tuple[float, tuple[float, float]]]:
-    """Neighbouring elements, and neighbouring rows, paired from the first and from the second one
-    (so that every two neighbours are compared in one of the pairings)."""
-    pairings = {"neighbours (2k, 2k+1)": ("neighbours", 1, 0),
-                "neighbours (2k+1, 2k+2)": ("neighbours, odd", 1, 1)}
-    if g.x.ndim > 1:
-        cols = g.x.shape[-1]
-        pairings |= {"rows (2r, 2r+1)": ("rows", cols, 0), "rows (2r+1, 2r+2)": ("rows, odd", cols, 1)}
-    stats = {}
-    for label, (bound, run, offset) in pairings.items():
-        alike = _alike_pairs(g.masks, run, offset)
-        if alike is not None:
-            stats[label] = (alike, g.bounds[bound])
-    return stats
-
-
-TWO_SIDED = {
-    "drop_fraction": (_drop_fraction, "fraction of zeroed elements over the calls on one array"),
-    "fresh_masks": (_fresh_masks, "fraction of positions dropped/kept alike in two calls"),
-    "mask_independent_of_values": (_values, "drop fraction by value group"),
-    "mask_independent_of_position": (_position, "drop fraction by quarter of the array"),
-    "elements_independent": (_elements, "fraction of pairs dropped/kept alike"),
-}
-
-
-def drop_count_spread(p: float, groups: list[StatGroup]) -> Check:
-    """Passes when, in every group, the calls' drop counts are not all equal and some call's is more
-    than COUNT_SLACK away from p n, and some call of all the groups is more than POOLED_COUNT_SLACK
-    away. Shows the first of these that fails, else the pooled spread."""
-    detail = "largest |drop count - p*n| over the calls on {}"
-    spreads = []
-    for g in groups:
-        counts = g.masks.sum(axis=1)
-        spread = float(np.max(np.abs(counts - p * g.masks.shape[1])))
-        if np.all(counts == counts[0]):
-            return Check("drop_count_spread", False, f"every call drops {int(counts[0])}", "counts that vary",
-                         p=p, detail=f"drop counts of the calls on {g.label}")
-        if spread <= design.COUNT_SLACK:
-            return Check("drop_count_spread", False, spread, f"> {design.COUNT_SLACK}", p=p,
-                         detail=detail.format(g.label))
-        spreads.append(spread)
-    return Check("drop_count_spread", max(spreads) > design.POOLED_COUNT_SLACK, max(spreads),
-                 f"> {design.POOLED_COUNT_SLACK}", p=p, detail=detail.format("both arrays"))
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    """`value` if it maps strings to strings; ValueError otherwise (a malformed report)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise ValueError(f"{what} is not a mapping of strings")
+    return value
 
 
 class ContractChecker:
@@ -298,150 +365,251 @@ class ContractChecker:
     def __init__(self, inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
                  outputs: dict[str, np.ndarray]):
         self.inputs, self.plan, self.outputs = inputs, plan, outputs
-        errors = report.get("call_errors", {})
-        self.errors: dict[str, str] = errors if isinstance(errors, dict) else {}
-        rejections = report.get("rejections", {})
-        self.rejections: dict[str, str] = rejections if isinstance(rejections, dict) else {}
+        self.errors = _string_map(report.get("call_errors", {}), "call_errors")
+        self.outcomes = _string_map(report.get("outcomes", {}), "outcomes")
+        self.types = _string_map(report.get("result_types", {}), "result_types")
         self.calls = plan["calls"]
-        self.p_values = (*design.FIXED_P, plan["fresh_p"])
+        self.alpha, self.mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
 
-    def output(self, name: str) -> np.ndarray | str:
-        """The output of call `name`, or why there is none."""
+    def x(self, call: dict[str, Any]) -> np.ndarray:
+        return self.inputs[call["input"]]
+
+    def raw_output(self, call: dict[str, Any]) -> np.ndarray | str:
+        """The output of `call`, or why there is none (its shape not yet compared)."""
+        name = call["name"]
         if name in self.errors:
-            error = self.errors[name]
-            return error if error.startswith("returned") else f"raised {error}"
+            error = _one_line(self.errors[name])
+            return error if error.startswith("TypeError: returned") else f"raised {error}"
         out = self.outputs.get(name)
         if not isinstance(out, np.ndarray):
             return "no output"
         return out if out.dtype.kind in NUMERIC_KINDS else f"returned an array of dtype {out.dtype}"
 
+    def output(self, call: dict[str, Any]) -> np.ndarray | str:
+        """The output of `call`, or why there is none (a wrong shape included)."""
+        out = self.raw_output(call)
+        if isinstance(out, str) or out.shape == self.x(call).shape:
+            return out
+        return f"returned shape {list(out.shape)}"
+
     def of_role(self, *roles: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["role"] in roles]
 
-    def first_problem(self, calls: list[dict[str, Any]], test: Callable[[dict, np.ndarray, np.ndarray],
-                                                                        str | None]) -> str | None:
+    def returned(self, call: dict[str, Any]) -> bool:
+        return self.outcomes.get(call["name"]) == "returned"
+
+    def valid_at(self, test) -> list[dict[str, Any]]:
+        """The constructions at a valid p satisfying test(p) that returned (one that raised is
+        accepts_valid_p's failure)."""
+        return [c for c in self.of_role("valid") if test(c["p"]["value"]) and self.returned(c)]
+
+    def where(self, call: dict[str, Any]) -> str:
+        x = self.x(call)
+        training = "training" if call["training"] else "training=False"
+        return f"{call['name']} ({x.dtype}{list(x.shape)}, {call['layout']}, p={_p_text(call['p'])}, {training})"
+
+    def first_problem(self, calls: list[dict[str, Any]], test) -> str | None:
         for call in calls:
-            out = self.output(call["name"])
-            if isinstance(out, str):
-                return f"{call['name']}: {out}"
-            x = self.inputs[call["input"]]
-            problem = "shape differs from x" if out.shape != x.shape else test(call, x, out)
+            out = self.output(call)
+            problem = out if isinstance(out, str) else test(self.x(call), out)
             if problem:
-                return f"{call['name']}: {problem}"
+                return f"{self.where(call)}: {problem}"
         return None
 
-    # ---- deterministic checks ----
+    # ---- the exact checks -----------------------------------------------------------------------
 
     def call_error(self) -> Check:
-        # The calls at each type of p are accepts_valid_p's.
-        names = [c["name"] for c in self.calls if c["role"] not in ("invalid", "arg")]
-        problems = [f"{n}: {self.output(n)}" for n in names if isinstance(self.output(n), str)]
+        calls = [c for c in self.calls if c["role"] not in CONSTRUCTION_ROLES]
+        problems = [f"{self.where(c)}: {out}" for c in calls if isinstance(out := self.raw_output(c), str)]
         value = "every call returned an array" if not problems else problems[0]
-        detail = f"{len(problems)} of {len(names)} calls failed" if problems else f"{len(names)} calls"
-        return Check("call_error", not problems, value, "a NumPy array of numbers from every valid call",
+        detail = f"{len(problems)} of {len(calls)} calls failed" if problems else f"{len(calls)} calls"
+        return Check("call_error", not problems, value, "a NumPy array of numbers from every call at a valid p",
                      detail=detail)
 
-    def _p_outcomes(self, name: str, role: str, want: str, threshold: str) -> Check:
-        wrong = {}
-        for call in self.of_role(role):
-            got = self.rejections.get(call["name"])
-            if got != want:
-                raised = call["name"] in self.errors and got != "returned"
-                wrong[call["name"]] = f"raised {self.errors[call['name']]}" if raised else got or "not run"
-        value = "as required" if not wrong else "; ".join(f"{n}: {v}" for n, v in wrong.items())
-        return Check(name, not wrong, value, threshold)
-
-    def rejects_invalid_p(self) -> Check:
-        return self._p_outcomes("rejects_invalid_p", "invalid", "ValueError",
-                                f"ValueError for p in {list(design.INVALID_P)}")
-
-    def accepts_valid_p(self) -> Check:
-        return self._p_outcomes("accepts_valid_p", "arg", "returned",
-                                f"no error for p in {list(design.VALID_P)}")
-
     def shape_and_dtype(self) -> Check:
-        def test(call, x, y):
-            if y.dtype == x.dtype:
-                return None
-            return f"got {y.dtype}{list(y.shape)} for {x.dtype}{list(x.shape)}"
+        def test(x, y):
+            return None if y.dtype == x.dtype else f"got dtype {y.dtype}"
 
-        problem = self.first_problem([c for c in self.calls if c["role"] != "invalid"], test)
-        return Check("shape_and_dtype", problem is None, problem or "kept", "same shape and dtype as x")
+        calls = [c for c in self.calls if c["role"] not in CONSTRUCTION_ROLES] + self.valid_at(lambda p: True)
+        problem = next((f"{self.where(c)}: returned {self.types[c['name']]}, not numpy.ndarray" for c in calls
+                        if c["name"] in self.types), None)
+        problem = problem or self.first_problem(calls, test)
+        return Check("shape_and_dtype", problem is None, problem or "kept",
+                     "exactly a numpy.ndarray of x's shape and dtype from every call")
 
     def input_unmodified(self) -> Check:
-        changed = [c["name"] for c in self.calls
-                   if not _same_array(self.outputs.get("post:" + c["name"]), self.inputs[c["input"]])]
-        value = "unmodified" if not changed else f"modified in {len(changed)} calls, e.g. {changed[0]}"
-        return Check("input_unmodified", not changed, value, "unmodified")
+        changed = []
+        for call in self.calls:
+            for prefix, when in (("after:", "during its call"), ("late:", "after its call returned")):
+                left = self.outputs.get(prefix + call["name"])
+                if left is not None and not _same_array(left, self.x(call)):
+                    changed.append(f"{self.where(call)} ({when})")
+        value = "unmodified" if not changed else f"modified: {'; '.join(changed[:3])}"
+        return Check("input_unmodified", not changed, value, "unmodified",
+                     detail="every input compared after its call, and again after the last call")
 
-    def _values_check(self, name: str, calls: list[dict[str, Any]], want: str) -> Check:
-        def test(call, x, y):
-            expected = np.zeros_like(x) if want == "zeros" else x
-            return None if np.array_equal(y, expected) else f"values differ from {want}"
+    def _constructions(self, name: str, role: str, want: str, threshold: str) -> Check:
+        wrong = []
+        for call in self.of_role(role):
+            got = self.outcomes.get(call["name"])
+            if got != want:
+                error = self.errors.get(call["name"])
+                why = f"raised {_one_line(error)}" if error and got != "returned" else got or "not run"
+                wrong.append(f"p={_p_text(call['p'])}: {why}")
+        return Check(name, not wrong, "as required" if not wrong else "; ".join(wrong[:4]), threshold,
+                     detail=f"{len(self.of_role(role))} values of p, each a training call")
+
+    def rejects_invalid_p(self) -> Check:
+        return self._constructions("rejects_invalid_p", "invalid", "ValueError",
+                                   "ValueError for each p outside [0, 1], NaN included, whatever its type")
+
+    def accepts_valid_p(self) -> Check:
+        return self._constructions("accepts_valid_p", "valid", "returned",
+                                   "a result for each p in [0, 1] of every valid type")
+
+    def _values(self, name: str, calls: list[dict[str, Any]], want: str) -> Check:
+        def test(x, y):
+            good = np.array_equal(y, x) if want == "x" else not np.any(y)
+            return None if good else f"values differ from {want}"
 
         problem = self.first_problem(calls, test)
-        return Check(name, problem is None, problem or f"equal to {want}", f"equal to {want}")
+        return Check(name, problem is None, problem or f"equal to {want}", f"equal to {want}",
+                     detail=f"{len(calls)} calls")
 
     def eval_identity(self) -> Check:
-        return self._values_check("eval_identity", self.of_role("eval"), "x")
+        return self._values("eval_identity", [c for c in self.calls if not c["training"]], "x")
 
     def p_zero_identity(self) -> Check:
-        calls = self.of_role("zero") + [c for c in self.of_role("arg") if c["p"][1] == 0]
-        return self._values_check("p_zero_identity", calls, "x")
+        return self._values("p_zero_identity", self.of_role("zero") + self.valid_at(lambda p: p == 0), "x")
 
     def p_one_zeros(self) -> Check:
-        calls = self.of_role("one") + [c for c in self.of_role("arg") if c["p"][1] == 1]
-        return self._values_check("p_one_zeros", calls, "zeros")
+        return self._values("p_one_zeros", self.of_role("one") + self.valid_at(lambda p: p == 1), "zeros")
 
     def survivor_scale(self) -> Check:
-        calls = self.of_role("stat", "train") + [c for c in self.of_role("arg") if 0 < c["p"][1] < 1]
-        worst = (-1.0, "", 0.0)
+        """Every nonzero element of every training result at 0 < p < 1 is x / (1 - p), p the exact value
+        passed, to the dtype's relative tolerance."""
+        calls = self.of_role(*MASK_ROLES, "empty") + self.valid_at(lambda p: 0 < p < 1)
+        worst = (-1.0, "no survivors", 0.0)
         for call in calls:
-            out = self.output(call["name"])
-            x = self.inputs[call["input"]]
-            if isinstance(out, str) or out.shape != x.shape:
-                why = out if isinstance(out, str) else "shape differs from x"
-                return Check("survivor_scale", False, f"{call['name']}: {why}", "0 or x/(1-p)")
-            y, rtol = out.astype(np.float64), design.SCALE_RTOL[x.dtype.name]
-            error = np.abs(y / x.astype(np.float64) * (1.0 - call["p"][1]) - 1.0)
-            error = np.where(y == 0, 0.0, np.where(np.isnan(error), np.inf, error))
-            largest = float(error.max()) / rtol
+            out = self.output(call)
+            if isinstance(out, str):
+                return Check("survivor_scale", False, f"{self.where(call)}: {out}", "0 or x/(1-p)")
+            x = self.x(call)
+            at = np.flatnonzero(out)
+            if not at.size:
+                continue
+            rtol = design.SCALE_RTOL[x.dtype.name]
+            ratio = out.reshape(-1)[at].astype(np.float64) / x.reshape(-1)[at].astype(np.float64)
+            error = np.abs(ratio * (1.0 - call["p"]["value"]) - 1.0)
+            largest = float(np.max(np.where(np.isnan(error), np.inf, error))) / rtol
             if largest > worst[0]:
-                worst = (largest, call["name"], rtol)
-        excess, name, rtol = worst
-        return Check("survivor_scale", excess <= 1.0, excess * rtol, rtol,
-                     detail=f"largest |y/x*(1-p) - 1| over nonzero outputs, at {name}")
+                worst = (largest, self.where(call), rtol)
+        excess, where, rtol = worst
+        return Check("survivor_scale", excess <= 1.0, max(excess, 0.0) * rtol, rtol,
+                     detail=f"largest |y/x*(1-p) - 1| over the nonzero outputs (relative to the dtype's "
+                            f"tolerance), at {where}")
 
-    # ---- statistical checks: each array (group of calls) on its own, one check per p ----
+    # ---- the masks --------------------------------------------------------------------------------
 
-    def per_p(self, p: float) -> list[Check]:
-        """The statistical checks at p over its groups (one array per dtype): a check passes when it
-        holds in every group, and shows the statistic farthest out."""
-        by_input: dict[str, list[dict[str, Any]]] = {}
-        for call in self.of_role("stat"):
-            if call["p"][1] == p:
-                by_input.setdefault(call["input"], []).append(call)
-        groups = []
-        for name, calls in by_input.items():
-            x = self.inputs[name]
-            outs = [self.output(c["name"]) for c in calls]
-            problem = next((f"{c['name']}: {o}" for c, o in zip(calls, outs, strict=True)
-                            if isinstance(o, str)), None)
-            if problem is None and any(o.shape != x.shape for o in outs):
-                problem = f"{name}: output shape differs from x"
-            if problem is not None:
-                return [Check(check, False, problem, None, p=p) for check in PER_P_CHECKS]
-            groups.append(StatGroup(p, x, np.stack([(o == 0).ravel() for o in outs])))
-        checks = {check: _worst(check, p, {f"{g.label}: {k}": v for g in groups for k, v in stat(g).items()},
-                                detail) for check, (stat, detail) in TWO_SIDED.items()}
-        checks["drop_count_spread"] = drop_count_spread(p, groups)
-        return [checks[check] for check in PER_P_CHECKS]
+    def training_outputs(self) -> tuple[list[dict[str, Any]], list[np.ndarray]] | str:
+        """The training calls at 0 < p < 1 and their masks, or the first call without a usable output."""
+        calls = self.of_role(*MASK_ROLES)
+        masks = []
+        for call in calls:
+            out = self.output(call)
+            if isinstance(out, str):
+                return f"{self.where(call)}: {out}"
+            masks.append((out == 0).reshape(-1))
+        return calls, masks
+
+    def drop_fraction(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        """Every training call's drop rate, and each mask group's pooled, within its Chernoff band of p."""
+        worst = (-1.0, "", 0.0, [0.0, 0.0], 0.0)
+        pooled: dict[int, list[np.ndarray]] = {}
+        rated = []
+        for call, mask in zip(calls, masks, strict=True):
+            rated.append((self.where(call), call["p"]["value"], mask.size, float(np.count_nonzero(mask))))
+            if call["role"] == "mask":
+                pooled.setdefault(call["group"], []).append(mask)
+        for group, group_masks in pooled.items():
+            rated.append((f"mask group {group}, all {len(group_masks)} calls", group_p(calls, group),
+                          sum(m.size for m in group_masks), float(sum(np.count_nonzero(m) for m in group_masks))))
+        for name, p, n, dropped in rated:
+            if n == 0:
+                continue
+            below, above = stats.band_sides(n, p, self.alpha)
+            rate = dropped / n
+            score = (p - rate) / below if rate < p else (rate - p) / above
+            if score > worst[0]:
+                worst = (score, name, rate, [p - below, p + above], p)
+        score, name, rate, band, p = worst
+        return Check("drop_fraction", score <= 1, rate, band, p=p, detail=f"worst call: {name}")
+
+    def drop_count_dispersion(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m))) for c, m in zip(calls, masks, strict=True)
+                  if m.size]
+        passed, seen = stats.count_dispersion(counts, self.alpha)
+        return Check("drop_count_dispersion", passed, seen, "counts as spread as binomial ones",
+                     detail="training calls' drop counts near p·n and far from it")
+
+    def mask_groups(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> list[Check]:
+        by_group: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for call, mask in zip(calls, masks, strict=True):
+            if call["role"] == "mask":
+                by_group.setdefault(call["group"], []).append((call["index"], mask))
+        groups = sorted(by_group)
+        stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])]) for g in groups}
+
+        def examine(group: int) -> dict[str, tuple[float, str]]:
+            x = self.inputs[f"mask{group}"]
+            return stats.examine_group(stacked[group], x.shape, value_features(x), group_p(calls, group),
+                                       self.mask_alpha, list(design.MASK_PAIRS))
+
+        found = map_in_threads(examine, groups)
+        values = [(stacked[g], value_features(self.inputs[f"mask{g}"]), group_p(calls, g)) for g in groups]
+        positions = [(stacked[g], stats.position_groups(self.inputs[f"mask{g}"].shape), group_p(calls, g))
+                     for g in groups]
+        pooled = {"values": [stats.pooled_group_rates(values, self.mask_alpha),
+                             pooled_contrasts(values, design.VALUE_CONTRASTS, self.mask_alpha)],
+                  "position": [stats.pooled_group_rates(positions, self.mask_alpha),
+                               pooled_contrasts(positions, design.POSITION_CONTRASTS, self.mask_alpha)]}
+        checks = []
+        for check, family in MASK_FAMILIES.items():
+            for group, results in zip(groups, found, strict=True):
+                score, where = results[family]
+                checks.append(Check(check, score <= 1, score, 1, p=group_p(calls, group),
+                                    detail=f"{MASK_DETAILS[family]}; group {group}, worst: {where}"))
+            for (score, where), how in zip(pooled.get(family, []), ("rates", "contrasts"), strict=False):
+                checks.append(Check(check, score <= 1, score, 1,
+                                    detail=f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"))
+        return checks
+
+    def big_mask_repeats(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
+        """The big call's survivors (a few hundred), every pair compared: no distance may separate more
+        pairs than independent elements would put there (a tiled or repeating mask puts many at its
+        period)."""
+        call = next(c for c in calls if c["role"] == "big")
+        mask = masks[calls.index(call)]
+        p = call["p"]["value"]
+        count, distance = stats.repeated_distance(np.flatnonzero(~mask))
+        limit = stats.repeat_threshold(mask.size, 1 - p, self.alpha)
+        return Check("mask_independent_of_neighbours", count < limit, count, f"< {limit}", p=p,
+                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one distance "
+                            f"separating the most ({distance:,})")
+
+    def statistical_checks(self) -> list[Check]:
+        found = self.training_outputs()
+        if isinstance(found, str):
+            return [Check(name, False, found, None) for name in STATISTICAL_CHECKS]
+        calls, masks = found
+        groups = threading_result(lambda: self.mask_groups(calls, masks))  # FFTs, beside the rest
+        rest = [self.drop_fraction(calls, masks), self.drop_count_dispersion(calls, masks)]
+        by_name: dict[str, list[Check]] = {}
+        for check in [*rest, *groups(), self.big_mask_repeats(calls, masks)]:
+            by_name.setdefault(check.name, []).append(check)
+        return [check for name in STATISTICAL_CHECKS for check in by_name[name]]
 
     def all_checks(self) -> list[Check]:
-        checks = [self.call_error(), self.rejects_invalid_p(), self.accepts_valid_p(), self.shape_and_dtype(),
-                  self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
-                  self.survivor_scale()]
-        per_p = map_in_threads(self.per_p, list(self.p_values))
-        for i in range(len(PER_P_CHECKS)):  # group by check, then by p
-            checks += [at_p[i] for at_p in per_p]
-        return checks
+        return [self.call_error(), self.shape_and_dtype(), self.input_unmodified(), self.rejects_invalid_p(),
+                self.accepts_valid_p(), self.eval_identity(), self.p_zero_identity(), self.p_one_zeros(),
+                self.survivor_scale(), *self.statistical_checks()]

@@ -22,10 +22,22 @@ HIGH_P = (0.95, 1 - 1e-4)
 # every grade (power.mask_calls_needed, pinned by a test), and at least 8.
 MASK_P = ((0.05, 0.5), (0.5, 0.95))
 MASK_SIZE = (12_000, 16_000)
-MASK_CALLS = 8
-# Pairs of a group's calls compared at every shift: consecutive calls, calls two apart, first and last.
-MASK_PAIRS = (tuple((i, i + 1) for i in range(MASK_CALLS - 1)) + tuple((i, i + 2) for i in range(MASK_CALLS - 2))
+MASK_CALLS = 16
+# Pairs of a group's calls compared at every shift: consecutive calls, calls two apart (every fourth
+# call and the one two after it: a mask reused every other call shows in any of them), first and last.
+MASK_PAIRS = (tuple((i, i + 1) for i in range(MASK_CALLS - 1)) + tuple((i, i + 2) for i in range(0, MASK_CALLS - 2, 4))
               + ((0, MASK_CALLS - 1),))
+
+# Complementary halves of a group's elements (mask_statistics.value_features and position_groups names;
+# a "+" joins two) whose drop rates are compared with each other, pooled over the groups: a mask leaning
+# towards one half by a little at every p shows there first.
+VALUE_CONTRASTS = (("x > 0", "x < 0"), ("odd exponent", "even exponent"),
+                   ("mantissa bit 0 set", "mantissa bit 0 clear"), ("mantissa bit 1 set", "mantissa bit 1 clear"),
+                   ("|x| quartile 1+|x| quartile 2", "|x| quartile 3+|x| quartile 4"),
+                   ("|x| quartile 1+|x| quartile 4", "|x| quartile 2+|x| quartile 3"))
+POSITION_CONTRASTS = (("even index", "odd index"), ("even first-axis index", "odd first-axis index"),
+                      ("even last-axis index", "odd last-axis index"), ("quarter 1+quarter 2", "quarter 3+quarter 4"),
+                      ("quarter 1+quarter 4", "quarter 2+quarter 3"))
 
 # The big call: one input of more than 8 MiB (its size in bytes drawn in BIG_BYTES), dtype, rank and
 # layout drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a few hundred
@@ -34,10 +46,13 @@ MASK_PAIRS = (tuple((i, i + 1) for i in range(MASK_CALLS - 1)) + tuple((i, i + 2
 BIG_BYTES = (8 * 1024**2 + 1, 9 * 1024**2)
 BIG_KEEP = (1e-4, 2e-4)
 # A training call at p in LOW_P on LOW_DROPS / p elements (a function that drops nothing at small p
-# shows), and SWEEP_CALLS training calls at p stratified over SWEEP_P (one in each equal slice), of
-# SWEEP_SIZE elements: the scale is checked all over the range.
+# shows), and SWEEP_CALLS training calls at p stratified over SWEEP_P[0] to SWEEP_P[2], one in each
+# slice: half the slices of equal width in p below SWEEP_P[1], half of equal width in log(1 - p) above
+# it (where a scale rounded through float32 or float16 is furthest off), each call of SWEEP_SIZE
+# elements and at least SWEEP_SURVIVORS / (1 - p), its dtype and p type covering every pair in each
+# half: the scale is checked all over the range.
 LOW_DROPS = 64
-SWEEP_CALLS, SWEEP_P, SWEEP_SIZE = 16, (0.05, 0.999), (1000, 2000)
+SWEEP_CALLS, SWEEP_P, SWEEP_SIZE, SWEEP_SURVIVORS = 16, (0.05, 0.95, 0.999), (1000, 2000), 8
 # The shape calls, each on a fresh input with a size drawn log-uniformly in SMALL_SIZE elements (a
 # rank drawn in RANKS): a training call for every dtype x p type (their p drawn over the three strata
 # in turn, their layouts covering every dtype x layout), a p = 0 call for every type of zero, EVAL_CALLS

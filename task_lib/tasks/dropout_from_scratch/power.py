@@ -9,7 +9,8 @@ split in two halves, each spread evenly (union bound) over its tail events:
 
 - `MASK_EVENTS`: the mask groups' families of tests (mask_statistics.group_events: every shift of every
   compared pair, every lag, the position histogram, the position and value groups), at the largest
-  group size, for each group, and the value and position groups pooled over both groups;
+  group size, for each group, and the value and position groups and their contrasts (checks.
+  pooled_contrasts) pooled over both groups;
 - `TAIL_EVENTS`: the drop fraction of every training call and of each group pooled (two tails each),
   the count dispersion, and the big call's repeated distances (one event: the union over every
   distance is inside mask_statistics.repeat_threshold).
@@ -71,7 +72,8 @@ TRAINING_CALLS = training_calls()
 def mask_events(calls: int = design.MASK_CALLS, pairs: int = len(design.MASK_PAIRS)) -> int:
     """Tail events of the mask groups' tests, for groups of `calls` calls with `pairs` pairs compared."""
     return (len(design.MASK_P) * group_events(design.MASK_SIZE[1], calls, pairs)
-            + 2 * (VALUE_FEATURE_GROUPS + POSITION_GROUPS))
+            + 2 * (VALUE_FEATURE_GROUPS + POSITION_GROUPS + len(design.VALUE_CONTRASTS)
+                   + len(design.POSITION_CONTRASTS)))
 
 
 MASK_EVENTS = mask_events()
