@@ -23,10 +23,10 @@ HIGH_P = (0.95, 1 - 1e-4)
 MASK_P = ((0.05, 0.5), (0.5, 0.95))
 MASK_SIZE = (12_000, 16_000)
 MASK_CALLS = 16
-# Pairs of a group's calls compared at every shift: consecutive calls, calls two apart (every fourth
-# call and the one two after it: a mask reused every other call shows in any of them), first and last.
-MASK_PAIRS = (tuple((i, i + 1) for i in range(MASK_CALLS - 1)) + tuple((i, i + 2) for i in range(0, MASK_CALLS - 2, 4))
-              + ((0, MASK_CALLS - 1),))
+# Pairs of a group's calls compared at every shift: every two consecutive calls, the first and the last
+# two calls two apart (a mask reused every other call shows in any such pair), the first and the last.
+MASK_PAIRS = (*((i, i + 1) for i in range(MASK_CALLS - 1)), (0, 2), (MASK_CALLS - 3, MASK_CALLS - 1),
+              (0, MASK_CALLS - 1))
 
 # Complementary halves of a group's elements (mask_statistics.value_features and position_groups names;
 # a "+" joins two) whose drop rates are compared with each other, pooled over the groups: a mask leaning

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -312,3 +313,49 @@ def test_a_candidate_that_swaps_the_results_descriptor_stops_the_harness_before_
     assert not result.passed and result.failure == "early_exit", result.message
     assert "the results descriptor was replaced" in result.message
     assert "forged with key" not in result.message
+
+
+# ---- sparse records and the checkpoint ----------------------------------------------------------
+
+
+def sparse_record(name: str, dtype: str, shape: list, where: list[int], values: list[float]) -> bytes:
+    layout = json.dumps([name, dtype, shape, len(where)]).encode() + b"\n"
+    payload = np.array(where, dtype="<i8").tobytes() + np.array(values, dtype=dtype).tobytes()
+    return record("sparse", layout + payload)
+
+
+def test_a_sparse_record_reads_as_its_dense_array():
+    stream = (record("report", b"{}") + sparse_record("y", "<f4", [2, 3], [1, 5], [2.5, -1.0])
+              + record("done"))
+    found = grade_channel.parse_results(stream, KEY)
+    assert not found.forged and found.done
+    assert np.array_equal(found.outputs["y"], np.array([[0, 2.5, 0], [0, 0, -1.0]], dtype=np.float32))
+
+
+@pytest.mark.parametrize(("where", "values", "shape"), [
+    ([6], [1.0], [2, 3]), ([-1], [1.0], [2, 3]), ([0, 1], [1.0], [2, 3]), ([0] * 7, [1.0] * 7, [2, 3]),
+])
+def test_a_sparse_record_out_of_range_or_short_is_forged(where, values, shape):
+    body = sparse_record("y", "<f8", shape, where, values)
+    if len(where) != len(values):  # a count that does not match the bytes that follow
+        body = record("sparse", json.dumps(["y", "<f8", shape, len(where)]).encode() + b"\n"
+                      + np.array(where, dtype="<i8").tobytes() + np.array(values).tobytes())
+    assert grade_channel.parse_results(record("report", b"{}") + body + record("done"), KEY).forged
+
+
+def test_the_checkpoint_is_found_however_the_stream_is_cut():
+    marker = grade_channel.checkpoint_marker(KEY)
+    stream = record("report", b"{}") + array_record("y", "<f8", [2], np.ones(2).tobytes()) + marker
+    for cut in range(1, len(stream)):
+        pipe = ResultsPipe()
+        pipe.expect(marker)
+        write_end = os.dup(pipe.child_fd)  # the child's copy; start() closes ours
+        pipe.start()
+        with os.fdopen(write_end, "wb", buffering=0) as writer:
+            writer.write(stream[:cut])
+            time.sleep(0.002)
+            writer.write(stream[cut:] + record("done"))
+        prefix = pipe.until_marker(lambda: True)
+        pipe.close()
+        assert prefix == stream, cut
+        assert grade_channel.parse_results(prefix, KEY).checkpoint
