@@ -296,6 +296,8 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         p = group_p(plan["calls"], group)
         stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
         stats.prepare_group(values.shape, design.MASK_CALLS, p, mask_alpha, value_features(values))
+        value_contrasts(values)
+        positions(values.shape)
 
 
 def _selection(named: dict[str, np.ndarray], name: str) -> np.ndarray | None:
@@ -304,25 +306,39 @@ def _selection(named: dict[str, np.ndarray], name: str) -> np.ndarray | None:
     return None if any(part is None for part in parts) else np.logical_or.reduce(parts)
 
 
-def pooled_contrasts(groups: list[tuple[np.ndarray, dict[str, np.ndarray], float]],
-                     contrasts: tuple[tuple[str, str], ...], alpha: float) -> tuple[float, str]:
-    """(score, contrast) over several groups of calls (masks: calls x n, the groups of positions by
-    name, p): for each contrast (A, B) of two disjoint selections, D = (drops in A - p |A|) - (drops in
-    B - p |B|), summed over the calls and the groups, in units of the Bernstein width (score > 1 fails;
-    2 tail events per contrast). For a correct mask D is a sum of independent zero-mean terms of at
-    most 1 in size with variance p (1 - p) each; a mask dropping A more often than B by d gains d on
-    both sides, where the comparison of each with p (mask_statistics.pooled_group_rates) sees only one."""
+Contrasts = tuple[list[tuple[str, str]], np.ndarray, np.ndarray]
+
+
+def contrast_weights(named: dict[str, np.ndarray], contrasts: tuple[tuple[str, str], ...]) -> Contrasts:
+    """The contrasts (A, B) of `contrasts` whose selections `named` has, as (their names, a matrix of
+    one row per contrast, +1 on A's elements and -1 on B's, and the sizes |A| and |B| in columns)."""
+    names, rows, sizes = [], [], []
+    for first, second in contrasts:
+        a, b = _selection(named, first), _selection(named, second)
+        if a is not None and b is not None:
+            names.append((first, second))
+            rows.append(a.astype(np.float64) - b)
+            sizes.append((np.count_nonzero(a), np.count_nonzero(b)))
+    n = next(iter(named.values())).size if named else 0
+    return names, np.array(rows).reshape(len(rows), n), np.array(sizes, dtype=np.float64).reshape(-1, 2)
+
+
+def pooled_contrasts(groups: list[tuple[np.ndarray, Contrasts, float]], alpha: float) -> tuple[float, str]:
+    """(score, contrast) over several groups of calls (masks: calls x n, their `contrast_weights`, p):
+    for each contrast (A, B) of two disjoint selections, D = (drops in A - p |A|) - (drops in B - p |B|),
+    summed over the calls and the groups, in units of the Bernstein width (score > 1 fails; 2 tail
+    events per contrast). For a correct mask D is a sum of independent zero-mean terms of at most 1 in
+    size with variance p (1 - p) each; a mask dropping A more often than B by d gains d on both sides,
+    where the comparison of each with p (mask_statistics.pooled_group_rates) sees only one."""
     totals: dict[tuple[str, str], list[float]] = {}
-    for masks, named, p in groups:
-        per_position, calls = masks.sum(axis=0), masks.shape[0]
-        for first, second in contrasts:
-            a, b = _selection(named, first), _selection(named, second)
-            if a is None or b is None:
-                continue
-            size_a, size_b = int(np.count_nonzero(a)) * calls, int(np.count_nonzero(b)) * calls
-            total = totals.setdefault((first, second), [0.0, 0.0])
-            total[0] += float(per_position[a].sum()) - p * size_a - float(per_position[b].sum()) + p * size_b
-            total[1] += p * (1 - p) * (size_a + size_b)
+    for masks, (names, weights, sizes), p in groups:
+        calls = masks.shape[0]
+        deviations = weights @ masks.sum(axis=0, dtype=np.float64) - p * calls * (sizes[:, 0] - sizes[:, 1])
+        variances = p * (1 - p) * calls * sizes.sum(axis=1)
+        for name, deviation, variance in zip(names, deviations.tolist(), variances.tolist(), strict=True):
+            total = totals.setdefault(name, [0.0, 0.0])
+            total[0] += deviation
+            total[1] += variance
     worst = (0.0, "no contrast")
     for (first, second), (deviation, variance) in totals.items():
         if variance > 0:
@@ -331,6 +347,32 @@ def pooled_contrasts(groups: list[tuple[np.ndarray, dict[str, np.ndarray], float
             worst = max(worst, (score, f"{first} against {second}, pooled ({abs(deviation):.0f} more drops in "
                                        f"{more} than expected)"))
     return worst
+
+
+_POSITIONS: dict[tuple[int, ...], tuple[dict[str, np.ndarray], Contrasts]] = {}  # by shape, a few grades' worth
+_CONTRASTS: dict[int, tuple[np.ndarray, Contrasts]] = {}  # by id(input)
+
+
+def positions(shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], Contrasts]:
+    """mask_statistics.position_groups of a shape and their contrasts, kept from `prepare`."""
+    if shape not in _POSITIONS:
+        while len(_POSITIONS) >= 16:
+            _POSITIONS.pop(next(iter(_POSITIONS)))
+        named = stats.position_groups(shape)
+        _POSITIONS[shape] = (named, contrast_weights(named, design.POSITION_CONTRASTS))
+    return _POSITIONS[shape]
+
+
+def value_contrasts(values: np.ndarray) -> Contrasts:
+    """The value contrasts of an input, kept from `prepare` (looked up by identity)."""
+    kept = _CONTRASTS.get(id(values))
+    if kept is not None and kept[0] is values:
+        return kept[1]
+    found = contrast_weights(value_features(values), design.VALUE_CONTRASTS)
+    while len(_CONTRASTS) >= 16:
+        _CONTRASTS.pop(next(iter(_CONTRASTS)))
+    _CONTRASTS[id(values)] = (values, found)
+    return found
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
@@ -583,13 +625,16 @@ class ContractChecker:
                                        self.mask_alpha, list(design.MASK_PAIRS))
 
         found = map_in_threads(examine, groups)
-        values = [(stacked[g], value_features(self.inputs[f"mask{g}"]), group_p(calls, g)) for g in groups]
-        positions = [(stacked[g], stats.position_groups(self.inputs[f"mask{g}"].shape), group_p(calls, g))
-                     for g in groups]
-        pooled = {"values": [stats.pooled_group_rates(values, self.mask_alpha),
-                             pooled_contrasts(values, design.VALUE_CONTRASTS, self.mask_alpha)],
-                  "position": [stats.pooled_group_rates(positions, self.mask_alpha),
-                               pooled_contrasts(positions, design.POSITION_CONTRASTS, self.mask_alpha)]}
+        inputs = {g: self.inputs[f"mask{g}"] for g in groups}
+        p = {g: group_p(calls, g) for g in groups}
+        pooled = {"values": [stats.pooled_group_rates([(stacked[g], value_features(inputs[g]), p[g]) for g in groups],
+                                                      self.mask_alpha),
+                             pooled_contrasts([(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups],
+                                              self.mask_alpha)],
+                  "position": [stats.pooled_group_rates([(stacked[g], positions(inputs[g].shape)[0], p[g])
+                                                         for g in groups], self.mask_alpha),
+                               pooled_contrasts([(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups],
+                                                self.mask_alpha)]}
         checks = []
         for check, family in MASK_FAMILIES.items():
             for group, results in zip(groups, found, strict=True):

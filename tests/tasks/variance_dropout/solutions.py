@@ -702,3 +702,36 @@ IN_PLACE = edit(
      "        if not x.flags.writeable:\n            x = x.copy()\n"
      "        x *= keep\n        x /= math.sqrt(1.0 - self.p)\n        return x"),
 )
+
+
+# Solutions that break a sentence of the prompt where no probe looks (docs/tasks/variance-dropout.md,
+# "Named holes"): each passes every grade today, pinned as a strict xfail. name: (what it breaks, source)
+OPEN_HOLES: dict[str, tuple[str, str]] = {
+    "dropped_infinities_become_nan": (
+        "zeroes each element (an infinite one included): inputs never hold inf",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        return (x * keep.astype(x.dtype) / math.sqrt(1.0 - self.p)).astype(x.dtype)")),
+    ),
+    "a_thread_changes_x_half_a_second_later": (
+        "never modifies x afterwards: the re-check comes about 60 ms after the calls",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.flags.writeable:\n"
+                    "            import threading\n"
+                    "            timer = threading.Timer(0.5, np.copyto, args=(x, y.copy()))\n"
+                    "            timer.daemon = True\n            timer.start()\n"
+                    "        return y")),
+    ),
+    "modifies_inputs_above_10_mib": (
+        "never modifies x: no input is much larger than 9 MiB",
+        edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
+                    "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
+                    "        if x.nbytes > 10 * 2**20 and x.flags.writeable:\n"
+                    "            x[...] = y\n        return y")),
+    ),
+    "negative_values_dropped_0_2_percent_more": (
+        "the mask does not depend on the values: a swing far below the bands",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "keep = self.rng.random(x.shape) >= self.p + 0.002 * np.sign(-x) * (self.p < 0.99)")),
+    ),
+}

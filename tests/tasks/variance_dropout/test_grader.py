@@ -20,7 +20,7 @@ from task_lib.tasks.variance_dropout.checks import (
     expected_flags,
     make_job,
 )
-from tasks.variance_dropout.solutions import CORRECT, IN_PLACE, MUTANTS
+from tasks.variance_dropout.solutions import CORRECT, IN_PLACE, MUTANTS, OPEN_HOLES
 from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template_text
 
 CHECK_NAMES = [
@@ -47,6 +47,7 @@ def graded(grade_many):
     variants["edits_the_test_file"] = {SOLUTION_FILE: template_text("reference_dropout.py"),
                                        TEST_FILE: EDITED_TEST_FILE}
     variants["in_place_on_x"] = {SOLUTION_FILE: IN_PLACE}
+    variants |= {name: {SOLUTION_FILE: source} for name, (_, source) in OPEN_HOLES.items()}
     return grade_many(variants)
 
 
@@ -94,6 +95,14 @@ def test_mutant_fails_on_its_check(graded, name):
     assert not result.passed
     assert result.failure == check, result.message
     assert check in failed_checks(result)
+
+
+@pytest.mark.xfail(strict=True, reason="open hole: no probe looks where this solution breaks the contract")
+@pytest.mark.parametrize("name", list(OPEN_HOLES))
+def test_open_hole_fails_the_grade(graded, name):
+    """Each breaks a sentence of the prompt (OPEN_HOLES) and passes every grade today; when a check
+    catches one, its strict xfail turns into a failure and the hole comes off the docs' list."""
+    assert not graded[name].passed, f"passes although it breaks: {OPEN_HOLES[name][0]}"
 
 
 # Mutants that break one behaviour and nothing another check also sees, by construction or by a
