@@ -1,7 +1,8 @@
 """One grade of WORKSPACE by TASK (default variance-dropout), stage by stage, in a fresh process:
 `_grade_stages.py WORKSPACE [TASK [MODULE]]` (run by grade_latency.py).
 
-Does what `grade_workspace` does (`run_probe` in its two steps, the checks at the checkpoint), timing each step, and prints one JSON
+Does what `grade_workspace` does (`run_probe` in its two steps, the checks at the checkpoint), timing
+each step, and prints one JSON
 object of seconds; then the sandboxed start of a child that only imports MODULE (default numpy), to
 split the child's time.
 """

@@ -86,10 +86,12 @@ def test_pooling_over_groups_catches_a_swing_too_small_for_each_alone():
 
 def test_count_dispersion_fails_exact_and_jittered_counts_and_passes_binomial_ones():
     rng = np.random.default_rng(6)
-    sizes = [(int(n), float(p)) for n, p in zip(rng.integers(5_000, 20_000, 20), rng.uniform(0.1, 0.9, 20))]
+    sizes = [(int(n), float(p)) for n, p in zip(rng.integers(5_000, 20_000, 20), rng.uniform(0.1, 0.9, 20),
+                                                 strict=True)]
     binomial = [(n, p, int(rng.binomial(n, p))) for n, p in sizes]
     exact = [(n, p, round(n * p)) for n, p in sizes]
-    jittered = [(n, p, round(n * p + 4 * math.sqrt(n * p * (1 - p)) * (-1) ** i)) for i, (n, p) in enumerate(sizes)]
+    jittered = [(n, p, round(n * p + 4 * math.sqrt(n * p * (1 - p)) * (-1) ** i))
+                for i, (n, p) in enumerate(sizes)]
     assert stats.count_dispersion(binomial, 1e-12)[0]
     assert not stats.count_dispersion(exact, 1e-12)[0]
     assert not stats.count_dispersion(jittered, 1e-12)[0]

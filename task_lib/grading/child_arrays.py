@@ -16,9 +16,9 @@ from time import monotonic as _arrays_monotonic
 from time import sleep as _arrays_sleep
 
 from numpy import array as _arrays_array
+from numpy import copysign as _arrays_copysign
 from numpy import float32 as _arrays_float32
 from numpy import float64 as _arrays_float64
-from numpy import copysign as _arrays_copysign
 from numpy import zeros as _arrays_zeros
 from numpy.random import default_rng as _arrays_default_rng
 

@@ -188,7 +188,8 @@ def _layout(payload: memoryview, fields: int) -> tuple[list, memoryview]:
         raise ValueError("malformed array layout")
     name, dtype, shape, *counts = layout
     if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)
-            and len(shape) <= MAX_ARRAY_DIMENSIONS and all(type(n) is int and n >= 0 for n in [*shape, *counts])):
+            and len(shape) <= MAX_ARRAY_DIMENSIONS
+            and all(type(n) is int and n >= 0 for n in [*shape, *counts])):
         raise ValueError("malformed array layout")
     dtype = np.dtype(dtype)
     if dtype.hasobject or dtype.itemsize == 0 or math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:

@@ -209,7 +209,8 @@ def run_probe(probe: Probe, inputs: dict[str, np.ndarray], plan: dict, *,
     """`finish_probe`, then `read_results`; the early checks are the run's `checks` when nothing but
     stages and arrays the checks never read came after the checkpoint (else they are computed again by
     the caller, on everything)."""
-    result, stream, key, at_checkpoint, checks = finish_probe(probe, inputs, plan, prepare=prepare, early=early)
+    result, stream, key, at_checkpoint, checks = finish_probe(probe, inputs, plan, prepare=prepare,
+                                                              early=early)
     run = read_results(result, stream, key, complete=probe.results.complete)
     if run.report is not None and at_checkpoint is not None and checks is not None \
             and run.report == at_checkpoint.report and run.outputs.keys() == at_checkpoint.outputs.keys():

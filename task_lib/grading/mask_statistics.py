@@ -263,7 +263,8 @@ def position_groups(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     return groups
 
 
-def group_rates(masks: np.ndarray, groups: dict[str, np.ndarray], p: float, alpha: float) -> tuple[float, str]:
+def group_rates(masks: np.ndarray, groups: dict[str, np.ndarray], p: float,
+                alpha: float) -> tuple[float, str]:
     """(score, group) of the group of positions whose drop rate, pooled over the calls (masks: calls x
     n), lies farthest from p in units of its Chernoff band (score > 1 fails; 2 tail events a group)."""
     per_position, calls = masks.sum(axis=0), masks.shape[0]

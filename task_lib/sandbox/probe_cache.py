@@ -31,7 +31,8 @@ def _directory() -> Path | None:
         info = os.lstat(path)
     except OSError:
         return None
-    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == 0o700
+    mode = info.st_mode
+    private = stat.S_ISDIR(mode) and info.st_uid == os.geteuid() and stat.S_IMODE(mode) == 0o700
     return path if private else None
 
 

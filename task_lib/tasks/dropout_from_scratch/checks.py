@@ -627,14 +627,14 @@ class ContractChecker:
         found = map_in_threads(examine, groups)
         inputs = {g: self.inputs[f"mask{g}"] for g in groups}
         p = {g: group_p(calls, g) for g in groups}
+        alpha = self.alpha  # the pooled tests' events are counted with the drop fractions' (power.py)
         pooled = {"values": [stats.pooled_group_rates([(stacked[g], value_features(inputs[g]), p[g]) for g in groups],
-                                                      self.mask_alpha),
-                             pooled_contrasts([(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups],
-                                              self.mask_alpha)],
+                                                      alpha),
+                             pooled_contrasts([(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups], alpha)],
                   "position": [stats.pooled_group_rates([(stacked[g], positions(inputs[g].shape)[0], p[g])
-                                                         for g in groups], self.mask_alpha),
+                                                         for g in groups], alpha),
                                pooled_contrasts([(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups],
-                                                self.mask_alpha)]}
+                                                alpha)]}
         checks = []
         for check, family in MASK_FAMILIES.items():
             for group, results in zip(groups, found, strict=True):

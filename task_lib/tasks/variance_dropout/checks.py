@@ -232,7 +232,8 @@ def draw_constructions(rng: np.random.Generator) -> list[dict[str, Any]]:
     specs = [_spec(0, "int"), _spec(-0.0, "float"), _spec(1, "int"), _spec(-1, "int"), _spec(2, "int")]
     for kind in design.P_TYPES:
         specs += [_spec(draws.typed(0.0, kind), kind), _spec(draws.below_one(kind), kind),
-                  _spec(draws.draw_p(rng, design.LOW_P, kind), kind), _spec(draws.draw_p(rng, MID_P, kind), kind),
+                  _spec(draws.draw_p(rng, design.LOW_P, kind), kind),
+                  _spec(draws.draw_p(rng, MID_P, kind), kind),
                   _spec(1.0, kind), _spec(math.nan, kind), _spec(math.inf, kind), _spec(-math.inf, kind),
                   _spec(-draws.draw_p(rng, design.LOW_P, kind), kind),
                   _spec(draws.typed(float(rng.uniform(1.0, 10.0)), kind), kind)]
@@ -244,7 +245,7 @@ def draw_flag_switches(rng: np.random.Generator) -> list[str]:
     and a repeated train()."""
     while True:
         order = [("eval", "train")[int(i)] for i in rng.permutation([0, 1] * design.FLAG_SWITCHES) % 2]
-        pairs = set(zip(order, order[1:]))
+        pairs = set(zip(order, order[1:], strict=False))
         if ("eval", "eval") in pairs and ("train", "train") in pairs:
             return order
 
@@ -380,7 +381,8 @@ class ContractChecker:
             if (0 <= spec["value"] < 1) != valid:
                 continue
             if outcome != ("ok" if valid else "ValueError"):
-                wrong.append(f"p={_p_text(spec)}: {_one_line(outcome) if isinstance(outcome, str) else 'malformed'}")
+                why = _one_line(outcome) if isinstance(outcome, str) else "malformed"
+                wrong.append(f"p={_p_text(spec)}: {why}")
         return Check(name, not wrong, "as required" if not wrong else "; ".join(wrong[:4]), threshold)
 
     def rejects_invalid_p(self) -> Check:
@@ -448,7 +450,8 @@ class ContractChecker:
         """The training calls at p > 0 and their outputs, or the first call without a usable one."""
         calls = self.of_role(*TRAINING_ROLES)
         outs = [self.output(c) for c in calls]
-        problem = next((f"{c['name']}: {o}" for c, o in zip(calls, outs, strict=True) if isinstance(o, str)), None)
+        problem = next((f"{c['name']}: {o}" for c, o in zip(calls, outs, strict=True) if isinstance(o, str)),
+                       None)
         return problem if problem else (calls, outs)
 
     def drop_fraction(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
@@ -476,7 +479,8 @@ class ContractChecker:
         return Check("drop_fraction", score <= 1, rate, band, p=p, detail=f"worst call: {name}")
 
     def drop_count_dispersion(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
-        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m))) for c, m in zip(calls, masks, strict=True)
+        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m)))
+                  for c, m in zip(calls, masks, strict=True)
                   if m.size]
         passed, seen = stats.count_dispersion(counts, self.alpha)
         return Check("drop_count_dispersion", passed, seen, "counts as spread as binomial ones",
@@ -506,8 +510,8 @@ class ContractChecker:
             for group, results in zip(groups, found, strict=True):
                 score, where = results[family]
                 p = next(c["p"]["value"] for c in calls if c.get("group") == group)
-                checks.append(Check(check, score <= 1, score, 1, p=p, detail=f"{MASK_DETAILS[family]}; worst: "
-                                                                            f"{where}"))
+                checks.append(Check(check, score <= 1, score, 1, p=p,
+                                    detail=f"{MASK_DETAILS[family]}; worst: {where}"))
         checks.append(Check("mask_independent_of_values", pooled[0] <= 1, pooled[0], 1,
                             detail=f"{MASK_DETAILS['values']}, both groups pooled; worst: {pooled[1]}"))
         return checks
@@ -538,8 +542,8 @@ class ContractChecker:
                 continue
             centres = sorted(rows[:, 2].tolist())
             centre = centres[len(centres) // 2] if np.all(np.isfinite(rows)) else math.inf
-            spread = float((rows[:, 1].max() - rows[:, 0].min()) / abs(centre)) if 0 < abs(centre) < math.inf \
-                else math.inf
+            finite = 0 < abs(centre) < math.inf
+            spread = float((rows[:, 1].max() - rows[:, 0].min()) / abs(centre)) if finite else math.inf
             if spread > worst[0]:
                 call = calls[keys.index(key)]
                 worst = (spread, call["p"]["value"], call["name"], centre)
@@ -603,9 +607,10 @@ class ContractChecker:
         count, distance = stats.repeated_distance(np.flatnonzero(~mask))
         limit = stats.repeat_threshold(mask.size, 1 - p, self.alpha)
         return Check("mask_independent_of_neighbours", count < limit, count, f"< {limit}", p=p,
-                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one distance "
-                            f"separating the most ({distance:,})")
+                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one "
+                            f"distance separating the most ({distance:,})")
 
     def all_checks(self) -> list[Check]:
-        return [self.rejects_invalid_p(), self.accepts_valid_p(), self.training_flag(), self.shape_and_dtype(),
-                self.input_unmodified(), self.eval_identity(), self.p_zero_identity(), *self.training_checks()]
+        return [self.rejects_invalid_p(), self.accepts_valid_p(), self.training_flag(),
+                self.shape_and_dtype(), self.input_unmodified(), self.eval_identity(), self.p_zero_identity(),
+                *self.training_checks()]

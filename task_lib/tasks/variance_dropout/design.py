@@ -35,9 +35,9 @@ TRAIN_CALLS, EVAL_CALLS = 4, 2
 MASK_PAIRS = ((0, 1), (1, 2), (2, 3), (0, 2), (4, 5), (5, 6), (6, 7), (4, 6), (0, 4), (3, 7))
 
 # The big call: one input of more than 8 MiB (its size in bytes drawn in BIG_BYTES), dtype, rank and
-# layout (a writeable one) drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a few hundred
-# survivors, every pair of which is compared: a tiled or repeating mask shows), p a Python float or a
-# NumPy float32 or float64 (float16 has no value there).
+# layout (a writeable one) drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a
+# few hundred survivors, every pair of which is compared: a tiled or repeating mask shows), p a Python
+# float or a NumPy float32 or float64 (float16 has no value there).
 BIG_BYTES = (8 * 1024**2 + 1, 9 * 1024**2)
 BIG_LAYOUTS = ("C", "F", "strided")  # writeable: a layer that writes into large inputs must be able to
 BIG_KEEP = (1e-4, 2e-4)

@@ -8,8 +8,8 @@ eval()/train() switches, and makes the plan's calls in order: each on a fresh ar
 memory layout, on its own layer or one it shares, after the call's mode switches. Right after each
 call it keeps its own copy of the output (so a layer returning one buffer it overwrites later is graded
 on what each call returned) and, if the call changed its input, a copy of the input as it was left;
-after the last call, once the outputs are sent, it looks at every input again (`InputWatch`). Every NumPy name it uses is bound
-here, before the candidate is imported.
+after the last call, once the outputs are sent, it looks at every input again (`InputWatch`). Every
+NumPy name it uses is bound here, before the candidate is imported.
 """
 
 # Candidates draw their masks with numpy.random, which NumPy imports only when first used: loaded

@@ -48,7 +48,8 @@ TRAINING_CALLS = (1 + len(design.P_VALUES) + 2 * len(design.MASK_P) * design.TRA
 #   call's repeated distances (one event: the union over distances is inside repeat_threshold).
 MASK_EVENTS = len(design.MASK_P) * group_events(design.MASK_SIZE[1], 2 * design.TRAIN_CALLS,
                                                 len(design.MASK_PAIRS)) + 2 * VALUE_FEATURE_GROUPS
-TAIL_EVENTS = 3 * len(design.P_VALUES) + 2 * (TRAINING_CALLS + len(design.MASK_P)) + COUNT_DISPERSION_EVENTS + 1
+TAIL_EVENTS = (3 * len(design.P_VALUES) + 2 * (TRAINING_CALLS + len(design.MASK_P)) + COUNT_DISPERSION_EVENTS
+               + 1)
 
 
 def event_budget() -> float:

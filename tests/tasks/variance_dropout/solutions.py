@@ -426,7 +426,8 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "shape_and_dtype",
         edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
                     "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
-                    "        return np.zeros_like(y, dtype=np.float64) if x.ndim > 1 and not x.flags.c_contiguous else y")),
+                    "        fortran = x.ndim > 1 and not x.flags.c_contiguous\n"
+                    "        return np.zeros_like(y, dtype=np.float64) if fortran else y")),
     ),
     "returns_an_ndarray_subclass": (
         "shape_and_dtype",
@@ -435,7 +436,8 @@ MUTANTS: dict[str, tuple[str, str]] = {
     ),
     "every_layer_seeded_alike": (
         "fresh_mask",
-        edit(BASE, ("        self.rng = np.random.default_rng()\n", "        self.rng = np.random.default_rng(12345)\n")),
+        edit(BASE, ("        self.rng = np.random.default_rng()\n",
+                    "        self.rng = np.random.default_rng(12345)\n")),
     ),
     "mask_seeded_by_the_input": (
         "fresh_mask",
@@ -475,7 +477,8 @@ MUTANTS: dict[str, tuple[str, str]] = {
     "one_mode_for_every_layer": (
         "training_flag",
         edit(BASE, ("        self.training = True\n\n", "        type(self).training = True\n\n"),
-             ("        self.training = True\n        return", "        type(self).training = True\n        return"),
+             ("        self.training = True\n        return",
+              "        type(self).training = True\n        return"),
              ("        self.training = False\n", "        type(self).training = False\n")),
     ),
     "rejects_a_numpy_float16_p": (
@@ -665,7 +668,8 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "input_unmodified",
         edit(BASE, ("        return (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)",
                     "        y = (x * keep / math.sqrt(1.0 - self.p)).astype(x.dtype)\n"
-                    "        if x.size % 2 and x.flags.writeable:\n            x[...] = 0\n        return y")),
+                    "        if x.size % 2 and x.flags.writeable:\n"
+                    "            x[...] = 0\n        return y")),
     ),
     "wrong_scale_on_small_inputs": (
         "expected_variance",

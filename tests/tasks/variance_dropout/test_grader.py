@@ -26,7 +26,8 @@ from tasks.variance_dropout.task_files import SOLUTION_FILE, TEST_FILE, template
 CHECK_NAMES = [
     "test_file_unchanged", "rejects_invalid_p", "accepts_valid_p", "training_flag", "shape_and_dtype",
     "input_unmodified",
-    "eval_identity", "p_zero_identity", "drop_fraction", "drop_count_dispersion", "single_scale", "fresh_mask",
+    "eval_identity", "p_zero_identity", "drop_fraction", "drop_count_dispersion", "single_scale",
+    "fresh_mask",
     "mask_independent_of_values", "mask_independent_of_position", "mask_independent_of_neighbours",
     "variance_ratio", "expected_variance",
 ]  # fmt: skip
@@ -69,7 +70,8 @@ def test_a_pass_reports_every_check_at_every_p(graded):
     group_p = {c["p"]["value"] for c in plan["calls"] if c["role"] == "mask"}
     big_p = next(c["p"]["value"] for c in plan["calls"] if c["role"] == "big")
     per_p = [(c.name, c.p) for c in result.checks if c.name in MASK_FAMILIES and c.p is not None]
-    expected = [(name, p) for name in MASK_FAMILIES for p in group_p] + [("mask_independent_of_neighbours", big_p)]
+    expected = [(name, p) for name in MASK_FAMILIES for p in group_p]
+    expected.append(("mask_independent_of_neighbours", big_p))
     assert sorted(per_p) == sorted(expected)
     assert sorted(c.p for c in result.checks if c.name == "variance_ratio") == sorted(design.P_VALUES)
     assert result.message == f"passed all {len(result.checks)} checks"
@@ -114,7 +116,8 @@ ONLY_THEIR_CHECK = ["accepts_p_equal_to_one", "tracks_mode_without_the_training_
                     "modifies_fortran_ordered_inputs", "eval_mode_still_drops", "p_zero_goes_through_float16",
                     "accepts_nan", "float64_output_for_three_or_more_dimensions", "modifies_odd_sized_inputs",
                     "scale_capped_above_p_0_94", "wrong_scale_on_small_inputs", "big_masks_tile_one_block",
-                    "exact_drop_count_by_permutation", "rows_copy_the_row_above", "neighbours_copy_each_other",
+                    "exact_drop_count_by_permutation", "rows_copy_the_row_above",
+                    "neighbours_copy_each_other",
                     "first_half_of_the_array_dropped_more", "scale_right_only_at_the_graded_p"]
 
 
@@ -160,7 +163,8 @@ def test_statistical_thresholds_come_from_the_power_analysis(graded):
     inputs, plan = make_job(result.params, np.random.default_rng(result.seed))
     sizes = {c["p"]["value"]: set() for c in plan["calls"]}
     for call in plan["calls"]:
-        n = math.prod(plan["seeded"]["big"]["shape"]) if call["input"] == "big" else inputs[call["input"]].size
+        big = call["input"] == "big"
+        n = math.prod(plan["seeded"]["big"]["shape"]) if big else inputs[call["input"]].size
         sizes[call["p"]["value"]] |= {n, n * design.TRAIN_CALLS * 2}
     alpha = grader_power.event_budget()
     seen = set()
@@ -260,8 +264,8 @@ def test_mode_switches_are_drawn_with_repeats_and_eval_first(plans):
     seen = set()
     for _, plan in plans:
         switches = plan["flag_switches"]
-        assert ("eval", "eval") in set(zip(switches, switches[1:]))
-        assert ("train", "train") in set(zip(switches, switches[1:]))
+        adjacent = set(zip(switches, switches[1:], strict=False))
+        assert ("eval", "eval") in adjacent and ("train", "train") in adjacent
         assert len(expected_flags(switches)) == len(switches) + 1
         seen |= {tuple(c["switches"]) for c in plan["calls"]}
     assert {("eval", "eval"), ("train", "eval"), ("eval", "train"), ()} <= seen
