@@ -1,7 +1,9 @@
 """The trusted side of grading, for any task: start the task's child program in the sandbox, draw
 the task's fresh inputs while it starts, hand them over on its stdin, read back what it sent on its
 results pipe (records keyed with a secret drawn for this grade, parsed defensively: see
-task_lib/grading/grade_channel.py), and turn the task's checks into a verdict.
+task_lib/grading/grade_channel.py), and turn the task's checks into a verdict. The checks run at the
+child's checkpoint, while it does its late work and ends (`finish_probe`), and count only if the
+whole stream turns out sound with nothing after the checkpoint that they read.
 
 Contract: `grade_workspace(path, task)` never raises for anything the candidate did; it raises
 `UnusableWorkspace` only when there is nothing to grade (no directory, a solution file missing or

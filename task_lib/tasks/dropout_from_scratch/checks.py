@@ -8,6 +8,7 @@ prompt that announces each check."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ ZERO_TYPES = ("int", *design.P_TYPES)
 ONE_TYPES = ("int", *design.P_TYPES)
 # Training calls at 0 < p < 1 whose masks the statistics read (the empty ones have none).
 MASK_ROLES = ("big", "mask", "train", "tiny", "low", "sweep")
-CONSTRUCTION_ROLES = ("valid", "invalid")
+VALIDITY_ROLES = ("valid", "invalid")
 
 STAGE_WORDS = {"re-check": "re-checking the inputs"}
 # Each check names the sentence of the prompt that states what it checks (the sentences of the
@@ -67,8 +68,9 @@ CLAUSES = {
     "mask_independent_of_values": INDEPENDENCE_CLAUSE,
     "mask_independent_of_position": INDEPENDENCE_CLAUSE,
 }
-STATISTICAL_CHECKS = ("drop_fraction", "drop_count_dispersion", "fresh_mask", "mask_independent_of_neighbours",
-                      "mask_independent_of_values", "mask_independent_of_position")
+STATISTICAL_CHECKS = ("drop_fraction", "drop_count_dispersion", "fresh_mask",
+                      "mask_independent_of_neighbours", "mask_independent_of_values",
+                      "mask_independent_of_position")
 MASK_FAMILIES = {"fresh_mask": "fresh", "mask_independent_of_neighbours": "neighbours",
                  "mask_independent_of_position": "position", "mask_independent_of_values": "values"}
 MASK_DETAILS = {
@@ -85,7 +87,9 @@ def _spec(value: float, kind: str) -> dict[str, Any]:
 
 
 def _p_text(spec: dict[str, Any]) -> str:
-    return repr(spec["value"]) if spec["type"] in ("float", "int") else f"np.{spec['type']}({spec['value']!r})"
+    if spec["type"] in ("float", "int"):
+        return repr(spec["value"])
+    return f"np.{spec['type']}({spec['value']!r})"
 
 
 class PlanDrawer:
@@ -110,13 +114,18 @@ class PlanDrawer:
         values = (draws.gaussian_values if gaussian else draws.nonzero_values)(self.rng, shape, dtype)
         return self.add_input(name, values)
 
-    def call(self, name: str, role: str, p: dict[str, Any], training: bool, x: str,
-             layout: str | None = None, **extra: Any) -> dict[str, Any]:
-        """A call on a fresh copy of input `x` (in `layout`, drawn if None), `training` left out (when
-        True), passed by keyword or by position, drawn."""
-        styles = design.TRAINING_STYLES if training else design.TRAINING_STYLES[1:]
-        return {"name": name, "role": role, "p": p, "training": training, "style": self.choice(styles),
-                "input": x, "layout": layout or self.choice(design.LAYOUTS), **extra}
+    def call(self, name: str, role: str, p: dict[str, Any], training: bool, x: str, layout: str | None = None,
+             style: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A call on a fresh copy of input `x` in `layout`, `training` left out (when True), passed by
+        keyword or by position: `style`; each drawn if None."""
+        style = style or self.choice(design.TRAINING_STYLES if training else design.TRAINING_STYLES[1:])
+        return {"name": name, "role": role, "p": p, "training": training, "style": style, "input": x,
+                "layout": layout or self.choice(design.LAYOUTS), **extra}
+
+    def spread(self, options: tuple) -> list:
+        """MASK_CALLS of `options`, each as often as the others (to one), in a drawn order."""
+        order = self.rng.permutation(np.resize(np.arange(len(options)), design.MASK_CALLS))
+        return [options[int(i)] for i in order]
 
     def kind_p(self, stratum: tuple[float, float], kind: str | None = None) -> dict[str, Any]:
         kind = kind or self.choice(design.P_TYPES)
@@ -128,37 +137,46 @@ class PlanDrawer:
         """The call on the input of more than 8 MiB, which the child draws itself from a seed (as
         `with_seeded_inputs` does here) rather than receive it."""
         dtype = self.choice(design.DTYPES)
-        size = math.ceil(int(self.rng.integers(*design.BIG_BYTES, endpoint=True)) / np.dtype(dtype).itemsize)
-        shape = draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))
+        itemsize = np.dtype(dtype).itemsize
+        rank = int(self.choice(design.RANKS))
+        while True:  # a shape holds at least the drawn size: redrawn until within BIG_BYTES
+            size = math.ceil(int(self.rng.integers(*design.BIG_BYTES, endpoint=True)) / itemsize)
+            shape = draws.draw_shape(self.rng, size, rank)
+            if math.prod(shape) * itemsize <= design.BIG_BYTES[1]:
+                break
         self.seeded["big"] = {"seed": int(self.rng.integers(2**62)), "shape": list(shape), "dtype": dtype}
         kind = self.choice(("float", "float32", "float64"))
         keep = float(self.rng.uniform(*design.BIG_KEEP))
         return self.call("big", "big", _spec(draws.typed(1 - keep, kind), kind), True, "big")
 
     def mask_groups(self) -> list[list[dict[str, Any]]]:
-        """One group per MASK_P stratum (one per dtype): MASK_CALLS calls on one input at one p."""
+        """One group per MASK_P stratum (one per dtype): MASK_CALLS calls on one input at one p, every
+        layout and way of passing `training` among them equally often, in a drawn order."""
         groups = []
         for group, (stratum, dtype) in enumerate(zip(design.MASK_P, self.rng.permutation(design.DTYPES),
                                                      strict=True)):
             x = self.shaped(f"mask{group}", int(self.rng.integers(*design.MASK_SIZE, endpoint=True)),
                             str(dtype), gaussian=True, most=design.MASK_SIZE[1])
             p = self.kind_p(stratum)
-            groups.append([self.call(f"mask{group}#{k}", "mask", p, True, x, group=group, index=k)
-                           for k in range(design.MASK_CALLS)])
+            layouts, styles = self.spread(design.LAYOUTS), self.spread(design.TRAINING_STYLES)
+            groups.append([self.call(f"mask{group}#{k}", "mask", p, True, x, layouts[k], styles[k],
+                                     group=group, index=k) for k in range(design.MASK_CALLS)])
         return groups
 
     def shape_calls(self) -> list[dict[str, Any]]:
         calls: list[dict[str, Any]] = []
 
-        def one(role: str, p: dict[str, Any], training: bool, dtype: str, size: int, layout: str | None = None):
+        def one(role: str, p: dict[str, Any], training: bool, dtype: str, size: int,
+                layout: str | None = None, most: float = math.inf) -> None:
             k = len(calls)
-            x = self.shaped(f"{role}{k}", size, dtype)
+            x = self.shaped(f"{role}{k}", size, dtype, most=most)
             calls.append(self.call(f"{role}{k}", role, p, training, x, layout))
 
         small = lambda: draws.log_uniform_size(self.rng, design.SMALL_SIZE)  # noqa: E731
+        turn = int(self.rng.integers(len(STRATA)))  # which dtype x p type gets which stratum
         for i, dtype in enumerate(design.DTYPES):  # every dtype x p type, every dtype x layout
             for j, kind in enumerate(design.P_TYPES):
-                one("train", self.kind_p(STRATA[(i + j) % 3], kind), True, dtype, small(),
+                one("train", self.kind_p(STRATA[(i + j + turn) % len(STRATA)], kind), True, dtype, small(),
                     design.LAYOUTS[(i + j) % len(design.LAYOUTS)])
         first = int(self.rng.integers(2))
         for j, kind in enumerate(ZERO_TYPES):  # every type of zero
@@ -171,7 +189,8 @@ class PlanDrawer:
             one("one", _spec(1, kind), True, design.DTYPES[(first + j + 1) % 2], small())
         for j in range(design.TINY_CALLS):
             size = int(self.rng.integers(design.TINY_SIZE[0], design.TINY_SIZE[1], endpoint=True))
-            one("tiny", self.kind_p(design.TINY_P), True, design.DTYPES[(first + j) % 2], size)
+            one("tiny", self.kind_p(design.TINY_P), True, design.DTYPES[(first + j) % 2], size,
+                most=design.TINY_SIZE[1])
         low = self.kind_p(design.LOW_P)
         one("low", low, True, self.choice(design.DTYPES), math.ceil(design.LOW_DROPS / low["value"]))
         offset = int(self.rng.integers(len(design.P_TYPES)))
@@ -187,21 +206,21 @@ class PlanDrawer:
             calls.append(self.call(f"empty{k}", "empty", self.kind_p(MID_P), True, x))
         return calls
 
-    def constructions(self) -> list[dict[str, Any]]:
-        """A training call at each p of `draw_constructions`, on a small input of either dtype: valid
+    def validity_probes(self) -> list[dict[str, Any]]:
+        """A training call at each p of `draw_validity_p`, on a small input of either dtype: valid
         ones must return, invalid ones raise ValueError."""
         for dtype in design.DTYPES:
-            size = int(self.rng.integers(*design.CONSTRUCTION_SIZE, endpoint=True))
+            size = int(self.rng.integers(*design.VALIDITY_SIZE, endpoint=True))
             self.shaped(f"arg_{dtype}", size, dtype)
         calls = []
-        for k, spec in enumerate(draw_constructions(self.rng)):
+        for k, spec in enumerate(draw_validity_p(self.rng)):
             role = "valid" if 0 <= spec["value"] <= 1 else "invalid"
             calls.append(self.call(f"p{k}", role, spec, True, f"arg_{self.choice(design.DTYPES)}"))
         return calls
 
     def job(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         big = self.big_call()  # first: the oldest input at the re-check
-        sequences = [[c] for c in self.shape_calls() + self.constructions()] + self.mask_groups()
+        sequences = [[c] for c in self.shape_calls() + self.validity_probes()] + self.mask_groups()
         plan = {"calls": [big, *draws.interleave(self.rng, sequences)], "recheck_age": design.RECHECK_AGE,
                 "seeded": self.seeded}
         return self.inputs, plan
@@ -215,10 +234,10 @@ def sweep_slices() -> list[tuple[float, float]]:
     slices = [(low + (middle - low) * k / half, low + (middle - low) * (k + 1) / half) for k in range(half)]
     a, b = math.log1p(-middle), math.log1p(-high)
     ends = [middle] + [1 - math.exp(a + (b - a) * k / half) for k in range(1, half)] + [high]
-    return slices + list(zip(ends, ends[1:]))
+    return slices + list(zip(ends[:-1], ends[1:], strict=True))
 
 
-def draw_constructions(rng: np.random.Generator) -> list[dict[str, Any]]:
+def draw_validity_p(rng: np.random.Generator) -> list[dict[str, Any]]:
     """Valid p of every type (0, -0.0, 1, the least above 0, the largest below 1, and one drawn in each
     stratum) and invalid ones (NaN, ±inf, the largest below 0, a small negative, the least above 1, one
     in (1, 10)), and the ints 0 and 1 (valid), -1 and 2 (invalid), in a fresh order."""
@@ -253,19 +272,31 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
     return PlanDrawer(rng).job()
 
 
-_FEATURES: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}  # by id(input), a few grades' worth
+class _Kept:
+    """What `prepare` computes for the checks, a few grades' worth, by key (grades may run side by side
+    in threads of one process: every change is made under a lock)."""
+
+    def __init__(self, size: int = 16):
+        self.size, self.items, self.lock = size, {}, threading.Lock()
+
+    def get(self, key: Any, make) -> Any:
+        found = self.items.get(key)
+        if found is None:
+            found = make()
+            with self.lock:
+                while len(self.items) >= self.size:
+                    self.items.pop(next(iter(self.items)))
+                self.items[key] = found
+        return found
+
+
+_FEATURES, _CONTRASTS, _POSITIONS = _Kept(), _Kept(), _Kept()
 
 
 def value_features(values: np.ndarray) -> dict[str, np.ndarray]:
     """mask_statistics.value_features of an input, kept from `prepare` (looked up by identity)."""
-    kept = _FEATURES.get(id(values))
-    if kept is not None and kept[0] is values:
-        return kept[1]
-    features = stats.value_features(values)
-    while len(_FEATURES) >= 16:
-        _FEATURES.pop(next(iter(_FEATURES)))
-    _FEATURES[id(values)] = (values, features)
-    return features
+    found = _FEATURES.get(id(values), lambda: (values, stats.value_features(values)))
+    return found[1] if found[0] is values else stats.value_features(values)
 
 
 def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
@@ -344,35 +375,58 @@ def pooled_contrasts(groups: list[tuple[np.ndarray, Contrasts, float]], alpha: f
         if variance > 0:
             score = abs(deviation) / stats.bernstein_width(variance, alpha)
             more = first if deviation > 0 else second
-            worst = max(worst, (score, f"{first} against {second}, pooled ({abs(deviation):.0f} more drops in "
-                                       f"{more} than expected)"))
+            where = f"{first} against {second} ({abs(deviation):.0f} drops more in {more} than expected)"
+            worst = max(worst, (score, where))
     return worst
-
-
-_POSITIONS: dict[tuple[int, ...], tuple[dict[str, np.ndarray], Contrasts]] = {}  # by shape, a few grades' worth
-_CONTRASTS: dict[int, tuple[np.ndarray, Contrasts]] = {}  # by id(input)
 
 
 def positions(shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], Contrasts]:
     """mask_statistics.position_groups of a shape and their contrasts, kept from `prepare`."""
-    if shape not in _POSITIONS:
-        while len(_POSITIONS) >= 16:
-            _POSITIONS.pop(next(iter(_POSITIONS)))
+    def make() -> tuple[dict[str, np.ndarray], Contrasts]:
         named = stats.position_groups(shape)
-        _POSITIONS[shape] = (named, contrast_weights(named, design.POSITION_CONTRASTS))
-    return _POSITIONS[shape]
+        return named, contrast_weights(named, design.POSITION_CONTRASTS)
+
+    return _POSITIONS.get(tuple(shape), make)
 
 
 def value_contrasts(values: np.ndarray) -> Contrasts:
     """The value contrasts of an input, kept from `prepare` (looked up by identity)."""
-    kept = _CONTRASTS.get(id(values))
-    if kept is not None and kept[0] is values:
-        return kept[1]
-    found = contrast_weights(value_features(values), design.VALUE_CONTRASTS)
-    while len(_CONTRASTS) >= 16:
-        _CONTRASTS.pop(next(iter(_CONTRASTS)))
-    _CONTRASTS[id(values)] = (values, found)
-    return found
+    def make() -> tuple[np.ndarray, Contrasts]:
+        return values, contrast_weights(value_features(values), design.VALUE_CONTRASTS)
+
+    found = _CONTRASTS.get(id(values), make)
+    return found[1] if found[0] is values else make()[1]
+
+
+def mode_probability(n: int, p: float) -> float:
+    """max_k P(Bin(n, p) = k) (at k = floor((n + 1) p)), from log-gamma, with a relative margin for
+    rounding."""
+    k = min(n, math.floor((n + 1) * p))
+    log = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) \
+        + (n - k) * math.log1p(-p)
+    return min(1.0, math.exp(log) * (1 + 1e-9))
+
+
+def poisson_binomial_limit(probabilities: list[float], alpha: float) -> int:
+    """Smallest k with P(S >= k) <= alpha for S a sum of independent Bernoulli(probabilities) terms,
+    from the exact distribution (a convolution, term by term); len + 1 when no k will do."""
+    distribution = np.array([1.0])
+    for q in probabilities:
+        distribution = np.append(distribution * (1 - q), 0.0) + np.insert(distribution * q, 0, 0.0)
+    tails = np.cumsum(distribution[::-1])[::-1] * (1 + 1e-9)  # P(S >= k), with a margin for rounding
+    below = np.flatnonzero(tails <= alpha)
+    return int(below[0]) if below.size else len(probabilities) + 1
+
+
+def repeated_counts(counts: list[int], n: int, p: float, alpha: float) -> tuple[int, int]:
+    """(repeats, limit): how many of a group's drop counts (calls on n elements at p, in order) equal an
+    earlier one, and the number at which that fails. Given the earlier counts, call i's count equals
+    one of them with probability at most i m, m = `mode_probability`; so the repeats are dominated by
+    independent Bernoulli(min(1, i m)) terms, whose exact tail gives the limit (one tail event per
+    group). A function drawing one count per shape, or a few in turn, repeats nearly every time."""
+    repeats = sum(count in counts[:i] for i, count in enumerate(counts))
+    mode = mode_probability(n, p)
+    return repeats, poisson_binomial_limit([min(1.0, i * mode) for i in range(1, len(counts))], alpha)
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
@@ -442,14 +496,15 @@ class ContractChecker:
         return self.outcomes.get(call["name"]) == "returned"
 
     def valid_at(self, test) -> list[dict[str, Any]]:
-        """The constructions at a valid p satisfying test(p) that returned (one that raised is
+        """The validity probes at a valid p satisfying test(p) that returned (one that raised is
         accepts_valid_p's failure)."""
         return [c for c in self.of_role("valid") if test(c["p"]["value"]) and self.returned(c)]
 
     def where(self, call: dict[str, Any]) -> str:
         x = self.x(call)
         training = "training" if call["training"] else "training=False"
-        return f"{call['name']} ({x.dtype}{list(x.shape)}, {call['layout']}, p={_p_text(call['p'])}, {training})"
+        return (f"{call['name']} ({x.dtype}{list(x.shape)}, {call['layout']}, p={_p_text(call['p'])}, "
+                f"{training})")
 
     def first_problem(self, calls: list[dict[str, Any]], test) -> str | None:
         for call in calls:
@@ -462,18 +517,18 @@ class ContractChecker:
     # ---- the exact checks -----------------------------------------------------------------------
 
     def call_error(self) -> Check:
-        calls = [c for c in self.calls if c["role"] not in CONSTRUCTION_ROLES]
+        calls = [c for c in self.calls if c["role"] not in VALIDITY_ROLES]
         problems = [f"{self.where(c)}: {out}" for c in calls if isinstance(out := self.raw_output(c), str)]
         value = "every call returned an array" if not problems else problems[0]
         detail = f"{len(problems)} of {len(calls)} calls failed" if problems else f"{len(calls)} calls"
-        return Check("call_error", not problems, value, "a NumPy array of numbers from every call at a valid p",
-                     detail=detail)
+        return Check("call_error", not problems, value,
+                     "a NumPy array of numbers from every call at a valid p", detail=detail)
 
     def shape_and_dtype(self) -> Check:
         def test(x, y):
             return None if y.dtype == x.dtype else f"got dtype {y.dtype}"
 
-        calls = [c for c in self.calls if c["role"] not in CONSTRUCTION_ROLES] + self.valid_at(lambda p: True)
+        calls = [c for c in self.calls if c["role"] not in VALIDITY_ROLES] + self.valid_at(lambda p: True)
         problem = next((f"{self.where(c)}: returned {self.types[c['name']]}, not numpy.ndarray" for c in calls
                         if c["name"] in self.types), None)
         problem = problem or self.first_problem(calls, test)
@@ -483,6 +538,8 @@ class ContractChecker:
     def input_unmodified(self) -> Check:
         changed = []
         for call in self.calls:
+            if call["name"] not in self.outcomes and call["name"] not in self.errors:
+                changed.append(f"{call['name']} (not run)")
             for prefix, when in (("after:", "during its call"), ("late:", "after its call returned")):
                 left = self.outputs.get(prefix + call["name"])
                 if left is not None and not _same_array(left, self.x(call)):
@@ -491,7 +548,8 @@ class ContractChecker:
         return Check("input_unmodified", not changed, value, "unmodified",
                      detail="every input compared after its call, and again after the last call")
 
-    def _constructions(self, name: str, role: str, want: str, threshold: str) -> Check:
+    def _validity(self, name: str, role: str, want: str, threshold: str) -> Check:
+        """The outcomes of the validity probes of `role`: each must be `want` (a result or ValueError)."""
         wrong = []
         for call in self.of_role(role):
             got = self.outcomes.get(call["name"])
@@ -503,12 +561,12 @@ class ContractChecker:
                      detail=f"{len(self.of_role(role))} values of p, each a training call")
 
     def rejects_invalid_p(self) -> Check:
-        return self._constructions("rejects_invalid_p", "invalid", "ValueError",
-                                   "ValueError for each p outside [0, 1], NaN included, whatever its type")
+        return self._validity("rejects_invalid_p", "invalid", "ValueError",
+                              "ValueError for each p outside [0, 1], NaN included, whatever its type")
 
     def accepts_valid_p(self) -> Check:
-        return self._constructions("accepts_valid_p", "valid", "returned",
-                                   "a result for each p in [0, 1] of every valid type")
+        return self._validity("accepts_valid_p", "valid", "returned",
+                              "a result for each p in [0, 1] of every valid type")
 
     def _values(self, name: str, calls: list[dict[str, Any]], want: str) -> Check:
         def test(x, y):
@@ -541,7 +599,7 @@ class ContractChecker:
         passed, to the dtype's relative tolerance (the least and the largest y/x of a call are the
         furthest off)."""
         calls = self.of_role(*MASK_ROLES, "empty") + self.valid_at(lambda p: 0 < p < 1)
-        worst = (-1.0, None, 0.0)
+        worst = (-1.0, None, design.SCALE_RTOL["float64"])
         for call in calls:
             out = self.output(call)
             if isinstance(out, str):
@@ -605,11 +663,23 @@ class ContractChecker:
         return Check("drop_fraction", score <= 1, rate, band, p=p, detail=f"worst call: {where}")
 
     def drop_count_dispersion(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
-        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m))) for c, m in zip(calls, masks, strict=True)
-                  if m.size]
-        passed, seen = stats.count_dispersion(counts, self.alpha)
+        """The training calls' drop counts, near p n and far from it (mask_statistics.count_dispersion),
+        and each mask group's counts repeating no more often than binomial ones (`repeated_counts`)."""
+        counts = [(m.size, c["p"]["value"], int(np.count_nonzero(m)))
+                  for c, m in zip(calls, masks, strict=True)]
+        passed, seen = stats.count_dispersion([count for count in counts if count[0]], self.alpha)
+        by_group: dict[int, list[int]] = {}
+        for call, (_, _, count) in zip(calls, counts, strict=True):
+            if call["role"] == "mask":
+                by_group.setdefault(call["group"], []).append(count)
+        for group, group_counts in sorted(by_group.items()):
+            n = self.inputs[f"mask{group}"].size
+            repeats, limit = repeated_counts(group_counts, n, group_p(calls, group), self.alpha)
+            passed &= repeats < limit
+            seen += f"; group {group}: {repeats} of {len(group_counts)} counts repeat an earlier one " \
+                    f"(fails at {limit})"
         return Check("drop_count_dispersion", passed, seen, "counts as spread as binomial ones",
-                     detail="training calls' drop counts near p·n and far from it")
+                     detail="training calls' drop counts near p·n and far from it, and repeated in a group")
 
     def mask_groups(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> list[Check]:
         by_group: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -617,7 +687,8 @@ class ContractChecker:
             if call["role"] == "mask":
                 by_group.setdefault(call["group"], []).append((call["index"], mask))
         groups = sorted(by_group)
-        stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])]) for g in groups}
+        stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
+                   for g in groups}
 
         def examine(group: int) -> dict[str, tuple[float, str]]:
             x = self.inputs[f"mask{group}"]
@@ -628,13 +699,13 @@ class ContractChecker:
         inputs = {g: self.inputs[f"mask{g}"] for g in groups}
         p = {g: group_p(calls, g) for g in groups}
         alpha = self.alpha  # the pooled tests' events are counted with the drop fractions' (power.py)
-        pooled = {"values": [stats.pooled_group_rates([(stacked[g], value_features(inputs[g]), p[g]) for g in groups],
-                                                      alpha),
-                             pooled_contrasts([(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups], alpha)],
-                  "position": [stats.pooled_group_rates([(stacked[g], positions(inputs[g].shape)[0], p[g])
-                                                         for g in groups], alpha),
-                               pooled_contrasts([(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups],
-                                                alpha)]}
+        features = [(stacked[g], value_features(inputs[g]), p[g]) for g in groups]
+        contrasts = [(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups]
+        places = [(stacked[g], positions(inputs[g].shape)[0], p[g]) for g in groups]
+        place_contrasts = [(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups]
+        pooled = {"values": [stats.pooled_group_rates(features, alpha), pooled_contrasts(contrasts, alpha)],
+                  "position": [stats.pooled_group_rates(places, alpha),
+                               pooled_contrasts(place_contrasts, alpha)]}
         checks = []
         for check, family in MASK_FAMILIES.items():
             for group, results in zip(groups, found, strict=True):
@@ -642,8 +713,8 @@ class ContractChecker:
                 checks.append(Check(check, score <= 1, score, 1, p=group_p(calls, group),
                                     detail=f"{MASK_DETAILS[family]}; group {group}, worst: {where}"))
             for (score, where), how in zip(pooled.get(family, []), ("rates", "contrasts"), strict=False):
-                checks.append(Check(check, score <= 1, score, 1,
-                                    detail=f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"))
+                detail = f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"
+                checks.append(Check(check, score <= 1, score, 1, detail=detail))
         return checks
 
     def big_mask_repeats(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:
@@ -656,8 +727,8 @@ class ContractChecker:
         count, distance = stats.repeated_distance(self.survivors(call, self.output(call).reshape(-1)))
         limit = stats.repeat_threshold(mask.size, 1 - p, self.alpha)
         return Check("mask_independent_of_neighbours", count < limit, count, f"< {limit}", p=p,
-                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one distance "
-                            f"separating the most ({distance:,})")
+                     detail=f"pairs of kept elements of the call on {mask.size:,} elements at the one "
+                            f"distance separating the most ({distance:,})")
 
     def statistical_checks(self, found: tuple[list[dict[str, Any]], list[np.ndarray]] | str,
                            groups) -> list[Check]:

@@ -22,7 +22,8 @@ from . import TASK
 STARTING_FAILURE = "call_error"  # the stub raises NotImplementedError on every call
 WHY = "The stub raises NotImplementedError; I'll write inverted dropout."
 
-CHECK_P = '''    if not 0 <= p <= 1:
+CHECK_P = '''    p = float(p)  # the exact value of any valid type: the scale is computed in float64
+    if not 0 <= p <= 1:
         raise ValueError(f"p must be in [0, 1], got {p}")
 '''
 EVAL = '''    if not training or p == 0:
@@ -95,8 +96,10 @@ WRONG = {  # name -> (description, expected failure, dropout.py source)
                       dropout_source(MASK_RETURN, check_p=CHECK_P.replace("p <= 1", "p < 1"), p_one="")),
     "drops_in_eval": ("Ignores `training`: drops in eval mode too.", "eval_identity",
                       dropout_source(MASK_RETURN, eval_branch=EVAL.replace("not training or ", ""))),
-    "modifies_x_in_place": ("Zeroes and rescales x itself and returns it.", "input_unmodified",
-                            dropout_source("    x *= _rng.random(x.shape) >= p\n    x /= 1 - p\n"
+    "modifies_x_in_place": ("Zeroes and rescales x itself (a copy where x is read-only) and returns it.",
+                            "input_unmodified",
+                            dropout_source("    if not x.flags.writeable:\n        x = x.copy()\n"
+                                           "    x *= _rng.random(x.shape) >= p\n    x /= 1 - p\n"
                                            "    return x\n")),
     "upcasts_float32": ("Builds a float64 scaled mask, so float32 inputs come back as float64.",
                         "shape_and_dtype",

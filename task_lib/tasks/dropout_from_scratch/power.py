@@ -2,20 +2,22 @@
 and the bounds the plan's numbers rest on.
 
 For a correct solution every mask element of a training call at 0 < p < 1 is an independent
-Bernoulli(p) drop, so every statistic of task_lib/grading/mask_statistics.py has a rigorous tail bound
-(Chernoff, Janson-Hoeffding, Bernstein, the Poisson-binomial Chernoff bound), none a normal
-approximation. A correct solution must fail a whole grade with probability below FALSE_FAIL_BUDGET,
-split in two halves, each spread evenly (union bound) over its tail events:
+Bernoulli(p) drop, so every statistic (task_lib/grading/mask_statistics.py, and checks.pooled_contrasts
+and checks.repeated_counts) has a rigorous tail bound (Chernoff, Janson-Hoeffding, Bernstein,
+Poisson-binomial), none a normal approximation. A correct solution must fail a whole grade with
+probability below FALSE_FAIL_BUDGET, split in two halves, each spread evenly (union bound) over its
+tail events:
 
 - `MASK_EVENTS`: the mask groups' families of tests (mask_statistics.group_events: every shift of every
   compared pair, every lag, the position histogram, the position and value groups), at the largest
   group size, for each group;
 - `TAIL_EVENTS`: everything else: the drop fraction of every training call and of each group pooled
-  (two tails each), the count dispersion, the big call's repeated distances (one event: the union
-  over every distance is inside mask_statistics.repeat_threshold), and the value and position groups
-  and their contrasts (checks.pooled_contrasts) pooled over both groups (two tails each). These few
-  pooled tests, where a small lean of the mask shows first, sit in this pool of a few hundred events
-  rather than among the groups' million: their bands are narrower by about a seventh.
+  (two tails each), the count dispersion and each group's repeated counts, the big call's repeated
+  distances (one event: the union over every distance is inside mask_statistics.repeat_threshold),
+  and the value and position groups and their contrasts (checks.pooled_contrasts) pooled over both
+  groups (two tails each). These few pooled tests, where a small lean of the mask shows first, sit in
+  this pool of a few hundred events rather than among the groups' million: their bands are narrower by
+  about a seventh.
 
 The survivor scale, p's validity, shapes, dtypes, identities and zeros are exact checks: no false fail.
 
@@ -68,8 +70,10 @@ def training_calls(calls: int = design.MASK_CALLS) -> int:
 
 def tail_events(calls: int = design.MASK_CALLS) -> int:
     """Tail events outside the mask groups' tests: two per training call and per group pooled, the count
-    dispersion's, the big call's repeated distance, the pooled value and position tests'."""
-    return 2 * (training_calls(calls) + len(design.MASK_P)) + COUNT_DISPERSION_EVENTS + 1 + POOLED_EVENTS
+    dispersion's and one per group for its repeated counts, the big call's repeated distance, the
+    pooled value and position tests'."""
+    groups = len(design.MASK_P)
+    return 2 * (training_calls(calls) + groups) + COUNT_DISPERSION_EVENTS + groups + 1 + POOLED_EVENTS
 
 
 TRAINING_CALLS = training_calls()
@@ -78,7 +82,6 @@ TRAINING_CALLS = training_calls()
 def mask_events(calls: int = design.MASK_CALLS, pairs: int = len(design.MASK_PAIRS)) -> int:
     """Tail events of the mask groups' tests, for groups of `calls` calls with `pairs` pairs compared."""
     return len(design.MASK_P) * group_events(design.MASK_SIZE[1], calls, pairs)
-
 
 
 MASK_EVENTS = mask_events()
@@ -96,6 +99,7 @@ def mask_event_budget() -> float:
 
 
 # ---- exact-count masks and the count dispersion --------------------------------------------------
+
 
 def narrow_mass_bound(variance: float) -> float:
     """An upper bound on P(|Bin(n, p) - n p| <= w), w = NARROW_SIGMAS sd, for every n and p with
@@ -136,6 +140,7 @@ def mask_calls_needed() -> int:
 
 # ---- the nearest wrong solutions -----------------------------------------------------------------
 
+
 def scale_error(p: float, scale: float) -> float:
     """|scale * (1 - p) - 1|: what the survivor-scale check measures for a wrong scale."""
     return abs(scale * (1 - p) - 1)
@@ -143,10 +148,10 @@ def scale_error(p: float, scale: float) -> float:
 
 def keep_with_p_false_pass() -> float:
     """Upper bound on P(dropping with probability 1 - p passes the drop fraction of the sweep's first
-    call, p in its lowest slice, at its smallest size), over a grid of that slice."""
+    call, p in its lowest slice (checks.sweep_slices), at its smallest size), over a grid of that slice."""
     n = design.SWEEP_SIZE[0]
-    low = design.SWEEP_P[0]
-    high = low + (design.SWEEP_P[1] - low) / design.SWEEP_CALLS
+    low, middle, _ = design.SWEEP_P
+    high = low + (middle - low) / (design.SWEEP_CALLS // 2)
     worst = 0.0
     for i in range(201):
         p = low + (high - low) * i / 200

@@ -104,7 +104,8 @@ CHEATS = harness_cheats({SOLUTION_FILE: BUG}, at_import, in_call, TEST_FILE) | {
     "atexit_hook_forges_the_results": ({SOLUTION_FILE: BUG + FORGE}, "survivor_scale"),
     "forges_the_results_then_exits_in_a_call": (
         {SOLUTION_FILE: edit(BUG + FORGE, (DEF, DEF + "    raise SystemExit(0)\n"))}, "early_exit"),
-    "returns_an_array_that_equals_anything": ({SOLUTION_FILE: BUG + LYING_ARRAY}, "survivor_scale"),
+    # The driver hands back a plain copy (so the lie stays behind), and notes the subclass.
+    "returns_an_array_that_equals_anything": ({SOLUTION_FILE: BUG + LYING_ARRAY}, "shape_and_dtype"),
     "allocates_50_gb_in_call": (in_call("np.ones(50 * 10**9 // 8)"), "call_error"),
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "survivor_scale"),
     "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "call_error"),

@@ -7,7 +7,7 @@ import numpy as np
 
 from task_lib.agent.tools import TOOL_NAMES
 from task_lib.registry import task_names
-from task_lib.tasks.dropout_from_scratch.checks import CLAUSES, PER_P_CHECKS, make_job, run_checks
+from task_lib.tasks.dropout_from_scratch.checks import CLAUSES, STATISTICAL_CHECKS, make_job, run_checks
 
 from .task_files import STUB, TASK
 
@@ -21,14 +21,15 @@ def normalised(text: str) -> str:
 def test_task_is_registered():
     assert "dropout-from-scratch" in task_names()
     assert TASK.solution_files == ("dropout.py",) and TASK.protected_files == ("test_dropout.py",)
+    assert TASK.child_parts == ("child_arrays.py",)
 
 
 def test_every_check_the_grader_makes_has_a_clause():
     inputs, plan = make_job({}, np.random.default_rng(0))
-    checks = run_checks({}, inputs, plan, {}, {})  # a child that returned nothing: every check fails
+    checks = run_checks({}, inputs, plan, {}, {})  # a child that ran nothing: every check fails
     assert checks and not any(check.passed for check in checks)
     assert {check.name for check in checks} <= set(CLAUSES)
-    assert set(PER_P_CHECKS) <= {check.name for check in checks}
+    assert set(STATISTICAL_CHECKS) <= {check.name for check in checks}
 
 
 def test_prompt_states_the_numbers_from_the_design():
@@ -38,7 +39,8 @@ def test_prompt_states_the_numbers_from_the_design():
 
 
 def test_prompt_publishes_no_probe_plan():
-    for plan_word in ("6,000", "called 10 times", "shifted", "quarter", "neighbouring", "more than 1"):
+    for plan_word in ("8 MiB", "12,000", "16 calls", "shifted", "quarter", "neighbouring", "contrast",
+                      "mantissa", "more than 1"):
         assert plan_word not in PROMPT
 
 
@@ -46,7 +48,7 @@ def test_prompt_names_every_tool_and_states_the_contract():
     assert all(f"`{name}`" in PROMPT for name in TOOL_NAMES)
     for statement in ("`ValueError` unless `0 <= p <= 1`", "NaN", "float16, float32 or float64 scalar",
                       "exactly `1/(1-p)`", "never modified", "fresh random mask",
-                      "does not depend on the values",
+                      "does not depend on the values", "C or Fortran order, strided, read-only",
                       "all zeros"):
         assert statement in normalised(PROMPT)
 
