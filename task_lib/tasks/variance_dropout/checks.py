@@ -575,7 +575,7 @@ class ContractChecker:
         input_variance = np.var(self.inputs["var_x"].astype(np.float64))
         bounds = [1 - self.tolerance, 1 + self.tolerance]
         checks = []
-        for call, y in zip(calls, outs, strict=True):
+        for call, y in sorted(zip(calls, outs, strict=True), key=lambda pair: pair[0]["p"]["value"]):
             if call["role"] == "var":
                 ratio = float(np.var(y.astype(np.float64)) / input_variance)
                 checks.append(Check("variance_ratio", bool(bounds[0] <= ratio <= bounds[1]), ratio, bounds,
