@@ -733,6 +733,15 @@ OPEN_HOLES: dict[str, tuple[str, str]] = {
                     "        if x.nbytes > 10 * 2**20 and x.flags.writeable:\n"
                     "            x[...] = y\n        return y")),
     ),
+    "last_tenth_mirrors_the_first": (
+        "zeroes each element independently: element n-1-k shares element k's mask for k < n/10 (one pair "
+        "per lag; the counts' spread grows by a fifth only)",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "flat = self.rng.random(x.size) >= self.p\n"
+                    "        tenth = x.size // 10\n"
+                    "        flat[x.size - tenth:] = flat[:tenth][::-1]\n"
+                    "        keep = flat.reshape(x.shape)")),
+    ),
     "negative_values_dropped_0_2_percent_more": (
         "the mask does not depend on the values: a swing far below the bands",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
