@@ -5,11 +5,13 @@ function used here is bound before the candidate is imported.
 
 - `laid_out(values, layout)`: a fresh array holding `values` (a C-ordered array the grader sent) in one
   of `LAYOUTS`, the memory layouts the contract allows.
-- `seeded_values(spec)`: a large input drawn here from a seed the grader sent (it draws the same).
+- `seeded_values(spec)`, `add_seeded_inputs(plan, inputs)`: large inputs drawn here from a seed the
+  grader sent (it draws the same).
 - `InputWatch`: each input handed to the candidate, with the values it must keep. `changed_now` tells
   whether a call changed it; `report_late_changes`, after the last call, waits until the input handed
   over at the middle of the calls is at least `age` seconds old, then records every input changed
-  since its call (a change made later than that is not seen: docs/grader.md names it).
+  since its call (a change made later than that is not seen: docs/grader.md names it); `late_recheck`
+  wraps that as the work a driver hands back for after the checkpoint.
 """
 
 from time import monotonic as _arrays_monotonic
@@ -58,6 +60,12 @@ def seeded_values(spec):
     return values.reshape(spec["shape"])
 
 
+def add_seeded_inputs(plan, inputs):
+    """Draw every input of `plan["seeded"]` into `inputs` (before the candidate is imported)."""
+    for name, spec in plan["seeded"].items():
+        inputs[name] = seeded_values(spec)
+
+
 def _differs(x, values):
     """True unless `x` still has exactly the dtype, shape and values of `values` (which hold no NaN)."""
     return x.dtype != values.dtype or x.shape != values.shape or not (x == values).all()
@@ -76,6 +84,15 @@ class InputWatch:
     @staticmethod
     def changed_now(x, values):
         return _differs(x, values)
+
+    def late_recheck(self, progress, age):
+        """The driver's work after the checkpoint: `report_late_changes` once `progress` says so."""
+
+        def recheck(outputs):
+            progress("re-check")
+            self.report_late_changes(outputs, age)
+
+        return recheck
 
     def report_late_changes(self, outputs, age):
         """Once the input handed at the middle of the calls is `age` seconds old, a copy of every input

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from typing import Any
 
 import numpy as np
 
@@ -382,3 +384,30 @@ def pooled_group_rates(groups: list[tuple[np.ndarray, dict[str, np.ndarray], flo
             score = abs(dropped - expected) / bernstein_width(variance, alpha)
             worst = max(worst, (score, f"{name}, pooled (drops {dropped:.0f}, expected {expected:.1f})"))
     return worst
+
+
+class Kept:
+    """Values worked out ahead (a task's `prepare`) for its checks, a few grades' worth, by key; grades
+    may run side by side in threads of one process, so every change is made under a lock."""
+
+    def __init__(self, size: int = 16):
+        self.size, self.items, self.lock = size, {}, threading.Lock()
+
+    def get(self, key: Any, make) -> Any:
+        found = self.items.get(key)
+        if found is None:
+            found = make()
+            with self.lock:
+                while len(self.items) >= self.size:
+                    self.items.pop(next(iter(self.items)))
+                self.items[key] = found
+        return found
+
+
+_KEPT_FEATURES = Kept()
+
+
+def kept_value_features(values: np.ndarray) -> dict[str, np.ndarray]:
+    """`value_features` of an input, worked out once (looked up by the array's identity)."""
+    found = _KEPT_FEATURES.get(id(values), lambda: (values, value_features(values)))
+    return found[1] if found[0] is values else value_features(values)

@@ -6,6 +6,7 @@ its pieces. Every draw is from the grade's own generator, so one seed gives one 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -109,3 +110,36 @@ def seeded_values(seed: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     values *= numpy_type(2)
     values += np.copysign(numpy_type(0.5), values)
     return values.reshape(shape)
+
+
+def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
+    """`inputs` with the inputs the child draws from a seed (`plan["seeded"]`) added to it, each drawn
+    here once."""
+    for name, spec in plan.get("seeded", {}).items():
+        if name not in inputs:
+            inputs[name] = seeded_values(spec["seed"], tuple(spec["shape"]), spec["dtype"])
+    return inputs
+
+
+class InputDrawer:
+    """The inputs of one grade's plan as a task draws them: `inputs` sent to the child, `seeded` ones
+    the child draws itself; `choice` and `shaped` draw from the grade's generator."""
+
+    def __init__(self, rng: np.random.Generator, ranks: tuple[int, ...]):
+        self.rng, self.ranks = rng, ranks
+        self.inputs: dict[str, np.ndarray] = {}
+        self.seeded: dict[str, dict[str, Any]] = {}
+
+    def choice(self, options: tuple | list) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+    def add_input(self, name: str, values: np.ndarray) -> str:
+        self.inputs[name] = values
+        return name
+
+    def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
+        """A fresh input of about `size` (at most `most`) elements, its rank drawn."""
+        while math.prod(shape := draw_shape(self.rng, size, int(self.choice(self.ranks)))) > most:
+            pass
+        values = (gaussian_values if gaussian else nonzero_values)(self.rng, shape, dtype)
+        return self.add_input(name, values)

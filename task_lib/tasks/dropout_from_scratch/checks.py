@@ -8,7 +8,6 @@ prompt that announces each check."""
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -92,27 +91,11 @@ def _p_text(spec: dict[str, Any]) -> str:
     return f"np.{spec['type']}({spec['value']!r})"
 
 
-class PlanDrawer:
+class PlanDrawer(draws.InputDrawer):
     """Draws one grade's inputs and calls; `job()` returns them."""
 
     def __init__(self, rng: np.random.Generator):
-        self.rng = rng
-        self.inputs: dict[str, np.ndarray] = {}
-        self.seeded: dict[str, dict[str, Any]] = {}  # inputs the child draws from a seed
-
-    def choice(self, options: tuple | list) -> Any:
-        return options[int(self.rng.integers(len(options)))]
-
-    def add_input(self, name: str, values: np.ndarray) -> str:
-        self.inputs[name] = values
-        return name
-
-    def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
-        """A fresh input of about `size` (at most `most`) elements, its rank drawn."""
-        while math.prod(shape := draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))) > most:
-            pass
-        values = (draws.gaussian_values if gaussian else draws.nonzero_values)(self.rng, shape, dtype)
-        return self.add_input(name, values)
+        super().__init__(rng, design.RANKS)
 
     def call(self, name: str, role: str, p: dict[str, Any], training: bool, x: str, layout: str | None = None,
              style: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -135,7 +118,7 @@ class PlanDrawer:
 
     def big_call(self) -> dict[str, Any]:
         """The call on the input of more than 8 MiB, which the child draws itself from a seed (as
-        `with_seeded_inputs` does here) rather than receive it."""
+        `probe_draws.with_seeded_inputs` does here) rather than receive it."""
         dtype = self.choice(design.DTYPES)
         itemsize = np.dtype(dtype).itemsize
         rank = int(self.choice(design.RANKS))
@@ -272,39 +255,7 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
     return PlanDrawer(rng).job()
 
 
-class _Kept:
-    """What `prepare` computes for the checks, a few grades' worth, by key (grades may run side by side
-    in threads of one process: every change is made under a lock)."""
-
-    def __init__(self, size: int = 16):
-        self.size, self.items, self.lock = size, {}, threading.Lock()
-
-    def get(self, key: Any, make) -> Any:
-        found = self.items.get(key)
-        if found is None:
-            found = make()
-            with self.lock:
-                while len(self.items) >= self.size:
-                    self.items.pop(next(iter(self.items)))
-                self.items[key] = found
-        return found
-
-
-_FEATURES, _CONTRASTS, _POSITIONS = _Kept(), _Kept(), _Kept()
-
-
-def value_features(values: np.ndarray) -> dict[str, np.ndarray]:
-    """mask_statistics.value_features of an input, kept from `prepare` (looked up by identity)."""
-    found = _FEATURES.get(id(values), lambda: (values, stats.value_features(values)))
-    return found[1] if found[0] is values else stats.value_features(values)
-
-
-def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
-    """`inputs` with the inputs the child draws from a seed added to it (drawn once)."""
-    for name, spec in plan.get("seeded", {}).items():
-        if name not in inputs:
-            inputs[name] = draws.seeded_values(spec["seed"], tuple(spec["shape"]), spec["dtype"])
-    return inputs
+_CONTRASTS, _POSITIONS = stats.Kept(), stats.Kept()
 
 
 def group_p(calls: list[dict[str, Any]], group: int) -> float:
@@ -315,7 +266,7 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
     """What the checks need of the inputs and plan alone, computed while the child runs: the inputs
     the child draws from a seed (added to `inputs`), the value groups of the mask inputs, every band
     the checks will look up, the FFT sizes' set-up."""
-    with_seeded_inputs(inputs, plan)
+    draws.with_seeded_inputs(inputs, plan)
     alpha, mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
     for call in plan["calls"]:
         n = inputs[call["input"]].size
@@ -326,7 +277,8 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         values = inputs[f"mask{group}"]
         p = group_p(plan["calls"], group)
         stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
-        stats.prepare_group(values.shape, design.MASK_CALLS, p, mask_alpha, value_features(values))
+        features = stats.kept_value_features(values)
+        stats.prepare_group(values.shape, design.MASK_CALLS, p, mask_alpha, features)
         value_contrasts(values)
         positions(values.shape)
 
@@ -392,7 +344,7 @@ def positions(shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], Contrasts]
 def value_contrasts(values: np.ndarray) -> Contrasts:
     """The value contrasts of an input, kept from `prepare` (looked up by identity)."""
     def make() -> tuple[np.ndarray, Contrasts]:
-        return values, contrast_weights(value_features(values), design.VALUE_CONTRASTS)
+        return values, contrast_weights(stats.kept_value_features(values), design.VALUE_CONTRASTS)
 
     found = _CONTRASTS.get(id(values), make)
     return found[1] if found[0] is values else make()[1]
@@ -433,7 +385,7 @@ def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: di
                outputs: dict[str, np.ndarray]) -> list[Check]:
     """Every check of the contract, in the order of the prompt (the exact ones first)."""
     with np.errstate(all="ignore"):
-        return ContractChecker(with_seeded_inputs(inputs, plan), plan, report, outputs).all_checks()
+        return ContractChecker(draws.with_seeded_inputs(inputs, plan), plan, report, outputs).all_checks()
 
 
 def _same_array(candidate: Any, reference: np.ndarray) -> bool:
@@ -692,14 +644,14 @@ class ContractChecker:
 
         def examine(group: int) -> dict[str, tuple[float, str]]:
             x = self.inputs[f"mask{group}"]
-            return stats.examine_group(stacked[group], x.shape, value_features(x), group_p(calls, group),
-                                       self.mask_alpha, list(design.MASK_PAIRS))
+            return stats.examine_group(stacked[group], x.shape, stats.kept_value_features(x),
+                                       group_p(calls, group), self.mask_alpha, list(design.MASK_PAIRS))
 
         found = map_in_threads(examine, groups)
         inputs = {g: self.inputs[f"mask{g}"] for g in groups}
         p = {g: group_p(calls, g) for g in groups}
         alpha = self.alpha  # the pooled tests' events are counted with the drop fractions' (power.py)
-        features = [(stacked[g], value_features(inputs[g]), p[g]) for g in groups]
+        features = [(stacked[g], stats.kept_value_features(inputs[g]), p[g]) for g in groups]
         contrasts = [(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups]
         places = [(stacked[g], positions(inputs[g].shape)[0], p[g]) for g in groups]
         place_contrasts = [(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups]

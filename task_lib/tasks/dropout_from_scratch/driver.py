@@ -26,7 +26,7 @@ load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 laid_out = laid_out  # noqa: F821
 InputWatch = InputWatch  # noqa: F821
-seeded_values = seeded_values  # noqa: F821
+add_seeded_inputs = add_seeded_inputs  # noqa: F821
 
 _P_TYPES = {"float": float, "int": int, "float16": _float16, "float32": _float32, "float64": _float64}
 
@@ -89,19 +89,13 @@ def _calls(function, plan, inputs, report, outputs, progress):
     report["call_errors"] = errors
     report["outcomes"] = outcomes
     report["result_types"] = types
-
-    def recheck(outputs):
-        progress("re-check")
-        watch.report_late_changes(outputs, plan["recheck_age"])
-
-    return recheck
+    return watch.late_recheck(progress, plan["recheck_age"])
 
 
 def drive(plan, inputs, report, outputs, progress):
     """Load the candidate and make every call of `plan` on `inputs`; returns the late re-check of the
     inputs, which the child runs once it has sent the outputs."""
-    for name, spec in plan["seeded"].items():  # drawn before the candidate is imported
-        inputs[name] = seeded_values(spec)
+    add_seeded_inputs(plan, inputs)  # before the candidate is imported
     function = _load_function(report, progress)
     if function is None:
         return None

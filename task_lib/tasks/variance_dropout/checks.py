@@ -95,28 +95,12 @@ def _spec(value: float, kind: str) -> dict[str, Any]:
     return {"value": value, "type": kind}
 
 
-class PlanDrawer:
+class PlanDrawer(draws.InputDrawer):
     """Draws one grade's inputs and calls; `job()` returns them."""
 
     def __init__(self, rng: np.random.Generator):
-        self.rng = rng
-        self.inputs: dict[str, np.ndarray] = {}
+        super().__init__(rng, design.RANKS)
         self.modes: dict[str, str] = {}  # each layer's mode so far (a fresh layer trains)
-        self.seeded: dict[str, dict[str, Any]] = {}  # inputs the child draws from a seed
-
-    def choice(self, options: tuple | list) -> Any:
-        return options[int(self.rng.integers(len(options)))]
-
-    def add_input(self, name: str, values: np.ndarray) -> str:
-        self.inputs[name] = values
-        return name
-
-    def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
-        """A fresh input of about `size` (at most `most`) elements, its rank drawn."""
-        while math.prod(shape := draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))) > most:
-            pass
-        values = (draws.gaussian_values if gaussian else draws.nonzero_values)(self.rng, shape, dtype)
-        return self.add_input(name, values)
 
     def switches(self, layer: str, mode: str) -> list[str]:
         """eval()/train() calls that leave `layer` in `mode`, drawn: none when it is already there
@@ -140,7 +124,7 @@ class PlanDrawer:
 
     def big_call(self) -> dict[str, Any]:
         """The call on the input of more than 8 MiB, which the child draws itself from a seed (as
-        `with_seeded_inputs` does here) rather than receive it."""
+        `probe_draws.with_seeded_inputs` does here) rather than receive it."""
         dtype = self.choice(design.DTYPES)
         size = math.ceil(int(self.rng.integers(*design.BIG_BYTES)) / np.dtype(dtype).itemsize)
         shape = draws.draw_shape(self.rng, size, int(self.choice(design.RANKS)))
@@ -259,34 +243,11 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
     return PlanDrawer(rng).job()
 
 
-_FEATURES: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}  # by id(input), a few grades' worth
-
-
-def value_features(values: np.ndarray) -> dict[str, np.ndarray]:
-    """mask_statistics.value_features of an input, kept from `prepare` (looked up by identity)."""
-    kept = _FEATURES.get(id(values))
-    if kept is not None and kept[0] is values:
-        return kept[1]
-    features = stats.value_features(values)
-    while len(_FEATURES) >= 16:
-        _FEATURES.pop(next(iter(_FEATURES)))
-    _FEATURES[id(values)] = (values, features)
-    return features
-
-
-def with_seeded_inputs(inputs: dict[str, np.ndarray], plan: dict) -> dict[str, np.ndarray]:
-    """`inputs` with the inputs the child draws from a seed added to it (drawn once)."""
-    for name, spec in plan.get("seeded", {}).items():
-        if name not in inputs:
-            inputs[name] = draws.seeded_values(spec["seed"], tuple(spec["shape"]), spec["dtype"])
-    return inputs
-
-
 def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict) -> None:
     """What the checks need of the inputs and plan alone, computed while the child runs: the inputs
     the child draws from a seed (added to `inputs`), the value groups of the mask inputs, every band
     the checks will look up, the FFT sizes' set-up."""
-    with_seeded_inputs(inputs, plan)
+    draws.with_seeded_inputs(inputs, plan)
     alpha, mask_alpha = grader_power.event_budget(), grader_power.mask_event_budget()
     for call in plan["calls"]:
         n = inputs[call["input"]].size
@@ -296,14 +257,15 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
     for group in range(len(design.MASK_P)):
         values = inputs[f"mask{group}"]
         p = next(c["p"]["value"] for c in plan["calls"] if c.get("group") == group)
-        stats.prepare_group(values.shape, 2 * design.TRAIN_CALLS, p, mask_alpha, value_features(values))
+        features = stats.kept_value_features(values)
+        stats.prepare_group(values.shape, 2 * design.TRAIN_CALLS, p, mask_alpha, features)
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
                outputs: dict[str, np.ndarray]) -> list[Check]:
     """Every check of the contract, in the order of the prompt."""
     with np.errstate(all="ignore"):
-        return ContractChecker(params["tolerance"], with_seeded_inputs(inputs, plan), plan, report,
+        return ContractChecker(params["tolerance"], draws.with_seeded_inputs(inputs, plan), plan, report,
                                outputs).all_checks()
 
 
@@ -497,12 +459,13 @@ class ContractChecker:
             ordered = np.stack([mask for _, mask in sorted(by_group[group], key=lambda item: item[0])])
             p = next(c["p"]["value"] for c in calls if c.get("group") == group)
             x = self.inputs[f"mask{group}"]
-            return stats.examine_group(ordered, x.shape, value_features(x), p, self.mask_alpha,
+            return stats.examine_group(ordered, x.shape, stats.kept_value_features(x), p, self.mask_alpha,
                                        list(design.MASK_PAIRS))
 
         found = map_in_threads(examine, groups)
         pooled = stats.pooled_group_rates(
-            [(np.stack([mask for _, mask in by_group[group]]), value_features(self.inputs[f"mask{group}"]),
+            [(np.stack([mask for _, mask in by_group[group]]),
+              stats.kept_value_features(self.inputs[f"mask{group}"]),
               next(c["p"]["value"] for c in calls if c.get("group") == group)) for group in groups],
             self.mask_alpha)
         checks = []
