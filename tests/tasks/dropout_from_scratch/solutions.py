@@ -308,7 +308,7 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         with_mask("octile = np.empty(x.size, dtype=np.int64)\n"
                   "order = np.argsort(np.abs(x.ravel()), kind='stable')\n"
                   "octile[order] = np.arange(x.size) * 8 // max(1, x.size)\n"
-                  "swing = 0.1 * min(1.0, p / 0.1, (1 - p) / 0.1)\n"
+                  "swing = 0.07 * min(1.0, p / 0.1, (1 - p) / 0.1)\n"
                   "rate = p + swing * np.where(octile % 2 == 0, 1.0, -1.0)\n"
                   "keep = (_rng.random(x.size) >= rate).reshape(x.shape)"), False),
     "rate_swings_with_the_position_parity": (
