@@ -1,8 +1,9 @@
 """Shared fixtures: workspaces of a task (default variance-dropout) built from file texts, and
-grading many of them once, concurrently."""
+grading many of them once, concurrently, each on a fixed seed."""
 
 from __future__ import annotations
 
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,14 +35,21 @@ def make_workspace(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def grade_many(make_workspace):
-    """Grade several workspaces, each once and side by side: {name: files} -> {name: GradeResult}."""
+    """Grade several workspaces, each once and side by side: {name: files} -> {name: GradeResult}. Each
+    is graded on `seed` if given, else on a fixed seed of its own drawn from its name, so that a test's
+    plans are the same in every run (a grade on a fresh seed would make the suite a lottery)."""
 
-    def grade(variants: dict[str, Files], task: Task | None = None, **options) -> dict[str, GradeResult]:
+    def grade(variants: dict[str, Files], task: Task | None = None, seed: int | None = None,
+              **options) -> dict[str, GradeResult]:
         paths = {name: make_workspace(files, name="graded", task=task) for name, files in variants.items()}
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {name: pool.submit(grade_workspace, path, task, **options)
-                       for name, path in paths.items()}
+            futures = {name: pool.submit(grade_workspace, path, task, seed=variant_seed(name, seed),
+                                         **options) for name, path in paths.items()}
             return {name: future.result() for name, future in futures.items()}
 
     return grade
 
+
+def variant_seed(name: str, seed: int | None) -> int:
+    """`seed`, or a fixed one drawn from the variant's name."""
+    return seed if seed is not None else zlib.crc32(name.encode("utf-8"))

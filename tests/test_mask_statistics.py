@@ -19,9 +19,10 @@ def fresh(rng, p, calls=CALLS, n=N):
     return rng.random((calls, n)) < p
 
 
-def examine(masks, p, shape=(N,), values=None):
+def examine(masks, p, shape=(N,), values=None, shapes=None):
     values = np.random.default_rng(99).standard_normal(math.prod(shape)) if values is None else values
-    return stats.examine_group(masks, shape, stats.value_features(values), p, ALPHA, PAIRS)
+    shapes = shapes or [shape] * masks.shape[0]
+    return stats.examine_group(masks, shapes, stats.value_features(values), p, ALPHA, PAIRS)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -30,6 +31,34 @@ def test_independent_masks_pass_every_family(seed, p):
     rng = np.random.default_rng(seed)
     found = examine(fresh(rng, p), p, shape=(100, 120))
     assert all(score <= 1 for score, _ in found.values()), found
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("p", [0.07, 0.5, 0.93])
+def test_independent_masks_over_two_shapes_pass_every_family(seed, p):
+    rng = np.random.default_rng(100 + seed)
+    shapes = [(N,)] * (CALLS // 2) + [(10, 30, 40)] * (CALLS // 2)
+    found = examine(fresh(rng, p), p, shapes=shapes)
+    assert all(score <= 1 for score, _ in found.values()), found
+
+
+def test_rows_copied_in_one_shape_only_fail_neighbours_in_that_shape():
+    rng = np.random.default_rng(6)
+    u = rng.random((CALLS, 100, 120))
+    copy = rng.random((CALLS, 100, 120)) < 0.3
+    u[: CALLS // 2, 1:] = np.where(copy[: CALLS // 2, 1:], u[: CALLS // 2, :-1], u[: CALLS // 2, 1:])
+    shapes = [(100, 120)] * (CALLS // 2) + [(N,)] * (CALLS // 2)
+    score, where = examine(u.reshape(CALLS, N) < 0.5, 0.5, shapes=shapes)["neighbours"]
+    assert score > 1 and where == "elements 120 apart in shape (100, 120)"
+
+
+def test_a_column_bias_in_one_shape_only_fails_position_in_that_shape():
+    rng = np.random.default_rng(7)
+    biased = rng.random((CALLS // 2, 100, 120)) < 0.3 + 0.06 * (np.arange(120) % 2 == 0)
+    masks = np.concatenate((biased.reshape(CALLS // 2, N), fresh(rng, 0.3, CALLS // 2)))
+    shapes = [(100, 120)] * (CALLS // 2) + [(N,)] * (CALLS // 2)
+    score, where = examine(masks, 0.3, shapes=shapes)["position"]
+    assert score > 1 and "last-axis" in where and where.endswith("in shape (100, 120)")
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -68,20 +97,6 @@ def test_rates_swinging_with_a_value_feature_fail_values():
     masks = rng.random((CALLS, N)) < np.where(low_bit, 0.56, 0.44)
     score, where = examine(masks, 0.5, values=values)["values"]
     assert score > 1 and "mantissa bit 0" in where
-
-
-def test_pooling_over_groups_catches_a_swing_too_small_for_each_alone():
-    rng = np.random.default_rng(5)
-    values = rng.standard_normal(N)
-    groups = []
-    for p in (0.1, 0.9):
-        swing = 0.009 * np.where(values > 0, 1, -1)
-        groups.append((rng.random((CALLS, N)) < p + swing, stats.value_features(values), p))
-    alone = [stats.group_rates(m, f, p, ALPHA)[0] for m, f, p in groups]
-    assert all(score <= 1 for score in alone)
-    assert stats.pooled_group_rates(groups, ALPHA)[0] > 1
-    calm = [(rng.random((CALLS, N)) < p, f, p) for _, f, p in groups]
-    assert stats.pooled_group_rates(calm, ALPHA)[0] <= 1
 
 
 def test_count_dispersion_fails_exact_and_jittered_counts_and_passes_binomial_ones():

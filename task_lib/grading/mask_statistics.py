@@ -279,37 +279,51 @@ def group_rates(masks: np.ndarray, groups: dict[str, np.ndarray], p: float,
     return worst
 
 
-def group_events(n_max: int, calls: int, pairs: int) -> int:
+def group_events(n_max: int, calls: int, pairs: int, shapes: int = 1) -> int:
     """Tail events `examine_group` spends on a group of `calls` masks of at most `n_max` elements with
-    `pairs` pairs of calls compared."""
-    return (pairs * shift_agreement_events(n_max) + lag_agreement_events(n_max)
-            + position_histogram_events(calls) + 2 * (POSITION_GROUPS + VALUE_FEATURE_GROUPS))
+    `pairs` pairs of calls compared, its input seen in `shapes` shapes."""
+    lag_tests = 1 if shapes == 1 else 1 + shapes
+    return (pairs * shift_agreement_events(n_max) + lag_tests * lag_agreement_events(n_max)
+            + position_histogram_events(calls) + 2 * (shapes * POSITION_GROUPS + VALUE_FEATURE_GROUPS))
 
 
-def prepare_group(shape: tuple[int, ...], calls: int, p: float, alpha: float,
+def by_shape(shapes: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+    """The indices of the calls made in each shape, in order of first use."""
+    found: dict[tuple[int, ...], list[int]] = {}
+    for index, shape in enumerate(shapes):
+        found.setdefault(tuple(shape), []).append(index)
+    return found
+
+
+def prepare_group(shapes: list[tuple[int, ...]], p: float, alpha: float,
                   features: dict[str, np.ndarray]) -> None:
-    """Compute ahead what `examine_group` will look up for `calls` masks of an input of `shape` at p
-    (every band it uses, the FFT's set-up), so that it runs on the masks alone once they come."""
-    n = math.prod(shape)
+    """Compute ahead what `examine_group` will look up for masks of calls on one input of `shapes`
+    (each call's, one size) at p (every band it uses, the FFT's set-up), so that it runs on the masks
+    alone once they come."""
+    calls, n = len(shapes), math.prod(shapes[0])
     q = agreement_rate(p)
     bands(np.arange(n // 2, n + 1), q, alpha)
     for expected in binomial_pmf(calls, p):
         if 0 < expected < 1:
             band(n, float(expected), alpha)
-    for selection in (*position_groups(shape).values(), *features.values()):
-        size = int(np.count_nonzero(selection)) * calls
-        if size:
+    for shape, indices in by_shape(shapes).items():
+        for selection in position_groups(shape).values():
+            if size := int(np.count_nonzero(selection)) * len(indices):
+                band(size, p, alpha)
+    for selection in features.values():
+        if size := int(np.count_nonzero(selection)) * calls:
             band(size, p, alpha)
     np.fft.irfft(np.fft.rfft(np.zeros(n), _fft_length(n)), _fft_length(n))
 
 
-def examine_group(masks: np.ndarray, shape: tuple[int, ...], features: dict[str, np.ndarray], p: float,
-                  alpha: float, pairs: list[tuple[int, int]]) -> dict[str, tuple[float, str]]:
+def examine_group(masks: np.ndarray, shapes: list[tuple[int, ...]], features: dict[str, np.ndarray],
+                  p: float, alpha: float, pairs: list[tuple[int, int]]) -> dict[str, tuple[float, str]]:
     """Every test of this module on one group of calls on one input (masks: calls x n, True = dropped;
-    `shape` and `features`: that input's shape and `value_features`), each as (score, where it is
-    worst; score > 1 fails), by family:
-    "fresh" (shift agreement of each of `pairs` of calls), "neighbours" (lag agreement), "position"
-    (position histogram and position groups) and "values" (value features)."""
+    `shapes`: each call's shape of the input, one size; `features`: its `value_features`), each as
+    (score, where it is worst; score > 1 fails), by family:
+    "fresh" (shift agreement of each of `pairs` of calls), "neighbours" (lag agreement, pooled over all
+    calls and, for more than one shape, over the calls of each shape), "position" (position histogram,
+    and position groups per shape) and "values" (value features)."""
     calls, n = masks.shape
     mask_spectra = spectra(masks)
     fresh = (0.0, "no pair")
@@ -317,10 +331,18 @@ def examine_group(masks: np.ndarray, shape: tuple[int, ...], features: dict[str,
         score, shift = shift_agreement(masks[i], masks[j], p, alpha, (mask_spectra[i], mask_spectra[j]))
         fresh = max(fresh, (score, f"calls {i + 1} and {j + 1}, shifted by {shift}"))
     lag_score, lag = lag_agreement(masks, p, alpha, mask_spectra)
+    neighbours = (lag_score, f"elements {lag} apart")
     histogram_score, times = position_histogram(masks, p, alpha)
-    position = max((histogram_score, f"positions dropped {times} times of {calls}"),
-                   group_rates(masks, position_groups(shape), p, alpha))
-    return {"fresh": fresh, "neighbours": (lag_score, f"elements {lag} apart"), "position": position,
+    position = (histogram_score, f"positions dropped {times} times of {calls}")
+    shaped = by_shape(shapes)
+    for shape, indices in shaped.items():
+        named = f" in shape {shape}" if len(shaped) > 1 else ""
+        if len(shaped) > 1:
+            lag_score, lag = lag_agreement(masks[indices], p, alpha, mask_spectra[indices])
+            neighbours = max(neighbours, (lag_score, f"elements {lag} apart{named}"))
+        score, where = group_rates(masks[indices], position_groups(shape), p, alpha)
+        position = max(position, (score, where + named))
+    return {"fresh": fresh, "neighbours": neighbours, "position": position,
             "values": group_rates(masks, features, p, alpha)}
 
 
@@ -354,36 +376,6 @@ def repeated_distance(kept: np.ndarray) -> tuple[int, int]:
     runs = np.diff(np.append(starts, distances.size))
     most = int(np.argmax(runs))
     return int(runs[most]), int(distances[starts[most]])
-
-
-def bernstein_width(variance: float, alpha: float) -> float:
-    """t with P(S - E[S] >= t) <= alpha (and likewise below) for a sum S of independent terms in
-    [0, 1] whose variances add up to `variance` (Bernstein: exp(-t^2 / (2 (variance + t / 3))))."""
-    log_term = math.log(1 / alpha)
-    return log_term / 3 + math.sqrt((log_term / 3) ** 2 + 2 * variance * log_term)
-
-
-def pooled_group_rates(groups: list[tuple[np.ndarray, dict[str, np.ndarray], float]],
-                       alpha: float) -> tuple[float, str]:
-    """(score, group) over several groups of calls (masks: calls x n, the groups of positions by name,
-    p), each named group's drops pooled over all of them against the sum of its expected drops, in
-    units of the Bernstein width (score > 1 fails; 2 tail events per name). Deviations that share a
-    direction add up across groups at different p, where each alone may be too small to show."""
-    totals: dict[str, list[float]] = {}
-    for masks, named, p in groups:
-        per_position, calls = masks.sum(axis=0), masks.shape[0]
-        for name, selection in named.items():
-            size = int(np.count_nonzero(selection)) * calls
-            total = totals.setdefault(name, [0.0, 0.0, 0.0])
-            total[0] += float(per_position[selection].sum())
-            total[1] += p * size
-            total[2] += p * (1 - p) * size
-    worst = (0.0, "no group")
-    for name, (dropped, expected, variance) in totals.items():
-        if variance > 0:
-            score = abs(dropped - expected) / bernstein_width(variance, alpha)
-            worst = max(worst, (score, f"{name}, pooled (drops {dropped:.0f}, expected {expected:.1f})"))
-    return worst
 
 
 class Kept:

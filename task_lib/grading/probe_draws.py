@@ -64,6 +64,22 @@ def draw_shape(rng: np.random.Generator, size: int, rank: int) -> tuple[int, ...
     return (*sides, max(1, math.ceil(size / math.prod(sides))))
 
 
+def same_size_shapes(rng: np.random.Generator, size: int, ranks: tuple[int, ...],
+                     most: float = math.inf) -> list[tuple[int, ...]]:
+    """Shapes of each of `ranks` holding one number of elements (at least `size`, at most `most`): a
+    shape of the largest rank drawn by `draw_shape`, the others merging runs of its adjacent axes at
+    drawn cuts."""
+    top = max(ranks)
+    while math.prod(base := draw_shape(rng, size, top)) > most:
+        pass
+    shapes = []
+    for rank in ranks:
+        cuts = sorted(int(c) for c in rng.choice(np.arange(1, top), rank - 1, replace=False))
+        bounds = [0, *cuts, top]
+        shapes.append(tuple(math.prod(base[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)))
+    return shapes
+
+
 def random_signs(rng: np.random.Generator, n: int) -> np.ndarray:
     """n fair random signs (+1.0 / -1.0) from random bits."""
     bits = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
@@ -136,6 +152,15 @@ class InputDrawer:
     def add_input(self, name: str, values: np.ndarray) -> str:
         self.inputs[name] = values
         return name
+
+    def reshaped(self, name: str, size: int, ranks: tuple[int, ...], dtype: str, gaussian: bool = False,
+                 most: float = math.inf) -> list[str]:
+        """Inputs holding the same fresh values (about `size`, at most `most` elements) in a shape of
+        each of `ranks`: named `name`, then `name.1`, `name.2`, ..."""
+        shapes = same_size_shapes(self.rng, size, ranks, most)
+        values = (gaussian_values if gaussian else nonzero_values)(self.rng, shapes[0], dtype)
+        return [self.add_input(name if k == 0 else f"{name}.{k}", values.reshape(shape).copy())
+                for k, shape in enumerate(shapes)]
 
     def shaped(self, name: str, size: int, dtype: str, gaussian: bool = False, most: float = math.inf) -> str:
         """A fresh input of about `size` (at most `most`) elements, its rank drawn."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from task_lib.grading import mask_leans as leans
 from task_lib.grading import mask_statistics as stats
 from task_lib.grading import probe_draws as draws
 from task_lib.grading.threads import map_in_threads, threading_result
@@ -136,14 +137,17 @@ class PlanDrawer(draws.InputDrawer):
         """One group per MASK_P stratum (one per dtype): MASK_CALLS calls on one input at one p, every
         layout and way of passing `training` among them equally often, in a drawn order."""
         groups = []
+        ranks = self.rng.permutation(design.RANKS).reshape(len(design.MASK_P), design.MASK_SHAPES)
+        per_shape = design.MASK_CALLS // design.MASK_SHAPES
         for group, (stratum, dtype) in enumerate(zip(design.MASK_P, self.rng.permutation(design.DTYPES),
                                                      strict=True)):
-            x = self.shaped(f"mask{group}", int(self.rng.integers(*design.MASK_SIZE, endpoint=True)),
-                            str(dtype), gaussian=True, most=design.MASK_SIZE[1])
+            xs = self.reshaped(f"mask{group}", int(self.rng.integers(*design.MASK_SIZE, endpoint=True)),
+                               tuple(int(r) for r in ranks[group]), str(dtype), gaussian=True,
+                               most=design.MASK_SIZE[1])
             p = self.kind_p(stratum)
             layouts, styles = self.spread(design.LAYOUTS), self.spread(design.TRAINING_STYLES)
-            groups.append([self.call(f"mask{group}#{k}", "mask", p, True, x, layouts[k], styles[k],
-                                     group=group, index=k) for k in range(design.MASK_CALLS)])
+            groups.append([self.call(f"mask{group}#{k}", "mask", p, True, xs[k // per_shape], layouts[k],
+                                     styles[k], group=group, index=k) for k in range(design.MASK_CALLS)])
         return groups
 
     def shape_calls(self) -> list[dict[str, Any]]:
@@ -255,9 +259,6 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
     return PlanDrawer(rng).job()
 
 
-_CONTRASTS, _POSITIONS = stats.Kept(), stats.Kept()
-
-
 def group_p(calls: list[dict[str, Any]], group: int) -> float:
     return next(c["p"]["value"] for c in calls if c.get("group") == group)
 
@@ -278,76 +279,16 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         p = group_p(plan["calls"], group)
         stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
         features = stats.kept_value_features(values)
-        stats.prepare_group(values.shape, design.MASK_CALLS, p, mask_alpha, features)
-        value_contrasts(values)
-        positions(values.shape)
+        shapes = group_shapes(inputs, plan["calls"], group)
+        stats.prepare_group(shapes, p, mask_alpha, features)
+        leans.prepare_leans(values, shapes)
 
 
-def _selection(named: dict[str, np.ndarray], name: str) -> np.ndarray | None:
-    """The selection `name` of `named`, or the union of the "+"-joined ones; None if one is missing."""
-    parts = [named.get(part) for part in name.split("+")]
-    return None if any(part is None for part in parts) else np.logical_or.reduce(parts)
-
-
-Contrasts = tuple[list[tuple[str, str]], np.ndarray, np.ndarray]
-
-
-def contrast_weights(named: dict[str, np.ndarray], contrasts: tuple[tuple[str, str], ...]) -> Contrasts:
-    """The contrasts (A, B) of `contrasts` whose selections `named` has, as (their names, a matrix of
-    one row per contrast, +1 on A's elements and -1 on B's, and the sizes |A| and |B| in columns)."""
-    names, rows, sizes = [], [], []
-    for first, second in contrasts:
-        a, b = _selection(named, first), _selection(named, second)
-        if a is not None and b is not None:
-            names.append((first, second))
-            rows.append(a.astype(np.float64) - b)
-            sizes.append((np.count_nonzero(a), np.count_nonzero(b)))
-    n = next(iter(named.values())).size if named else 0
-    return names, np.array(rows).reshape(len(rows), n), np.array(sizes, dtype=np.float64).reshape(-1, 2)
-
-
-def pooled_contrasts(groups: list[tuple[np.ndarray, Contrasts, float]], alpha: float) -> tuple[float, str]:
-    """(score, contrast) over several groups of calls (masks: calls x n, their `contrast_weights`, p):
-    for each contrast (A, B) of two disjoint selections, D = (drops in A - p |A|) - (drops in B - p |B|),
-    summed over the calls and the groups, in units of the Bernstein width (score > 1 fails; 2 tail
-    events per contrast). For a correct mask D is a sum of independent zero-mean terms of at most 1 in
-    size with variance p (1 - p) each; a mask dropping A more often than B by d gains d on both sides,
-    where the comparison of each with p (mask_statistics.pooled_group_rates) sees only one."""
-    totals: dict[tuple[str, str], list[float]] = {}
-    for masks, (names, weights, sizes), p in groups:
-        calls = masks.shape[0]
-        deviations = weights @ masks.sum(axis=0, dtype=np.float64) - p * calls * (sizes[:, 0] - sizes[:, 1])
-        variances = p * (1 - p) * calls * sizes.sum(axis=1)
-        for name, deviation, variance in zip(names, deviations.tolist(), variances.tolist(), strict=True):
-            total = totals.setdefault(name, [0.0, 0.0])
-            total[0] += deviation
-            total[1] += variance
-    worst = (0.0, "no contrast")
-    for (first, second), (deviation, variance) in totals.items():
-        if variance > 0:
-            score = abs(deviation) / stats.bernstein_width(variance, alpha)
-            more = first if deviation > 0 else second
-            where = f"{first} against {second} ({abs(deviation):.0f} drops more in {more} than expected)"
-            worst = max(worst, (score, where))
-    return worst
-
-
-def positions(shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], Contrasts]:
-    """mask_statistics.position_groups of a shape and their contrasts, kept from `prepare`."""
-    def make() -> tuple[dict[str, np.ndarray], Contrasts]:
-        named = stats.position_groups(shape)
-        return named, contrast_weights(named, design.POSITION_CONTRASTS)
-
-    return _POSITIONS.get(tuple(shape), make)
-
-
-def value_contrasts(values: np.ndarray) -> Contrasts:
-    """The value contrasts of an input, kept from `prepare` (looked up by identity)."""
-    def make() -> tuple[np.ndarray, Contrasts]:
-        return values, contrast_weights(stats.kept_value_features(values), design.VALUE_CONTRASTS)
-
-    found = _CONTRASTS.get(id(values), make)
-    return found[1] if found[0] is values else make()[1]
+def group_shapes(inputs: dict[str, np.ndarray], calls: list[dict[str, Any]], group: int) -> list[tuple]:
+    """The shapes of mask group `group`'s calls' inputs, in the order of their index."""
+    ordered = sorted((c for c in calls if c["role"] == "mask" and c["group"] == group),
+                     key=lambda c: c["index"])
+    return [inputs[c["input"]].shape for c in ordered]
 
 
 def mode_probability(n: int, p: float) -> float:
@@ -642,29 +583,24 @@ class ContractChecker:
         stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
                    for g in groups}
 
+        shapes = {g: group_shapes(self.inputs, calls, g) for g in groups}
+
         def examine(group: int) -> dict[str, tuple[float, str]]:
             x = self.inputs[f"mask{group}"]
-            return stats.examine_group(stacked[group], x.shape, stats.kept_value_features(x),
+            return stats.examine_group(stacked[group], shapes[group], stats.kept_value_features(x),
                                        group_p(calls, group), self.mask_alpha, list(design.MASK_PAIRS))
 
         found = map_in_threads(examine, groups)
-        inputs = {g: self.inputs[f"mask{g}"] for g in groups}
-        p = {g: group_p(calls, g) for g in groups}
-        alpha = self.alpha  # the pooled tests' events are counted with the drop fractions' (power.py)
-        features = [(stacked[g], stats.kept_value_features(inputs[g]), p[g]) for g in groups]
-        contrasts = [(stacked[g], value_contrasts(inputs[g]), p[g]) for g in groups]
-        places = [(stacked[g], positions(inputs[g].shape)[0], p[g]) for g in groups]
-        place_contrasts = [(stacked[g], positions(inputs[g].shape)[1], p[g]) for g in groups]
-        pooled = {"values": [stats.pooled_group_rates(features, alpha), pooled_contrasts(contrasts, alpha)],
-                  "position": [stats.pooled_group_rates(places, alpha),
-                               pooled_contrasts(place_contrasts, alpha)]}
+        # the pooled tests' events are counted with the drop fractions' (power.py)
+        pooled = leans.pooled_leans([(stacked[g], shapes[g], self.inputs[f"mask{g}"], group_p(calls, g))
+                                     for g in groups], self.alpha)
         checks = []
         for check, family in MASK_FAMILIES.items():
             for group, results in zip(groups, found, strict=True):
                 score, where = results[family]
                 checks.append(Check(check, score <= 1, score, 1, p=group_p(calls, group),
                                     detail=f"{MASK_DETAILS[family]}; group {group}, worst: {where}"))
-            for (score, where), how in zip(pooled.get(family, []), ("rates", "contrasts"), strict=False):
+            for score, where, how in pooled.get(family, []):
                 detail = f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"
                 checks.append(Check(check, score <= 1, score, 1, detail=detail))
         return checks

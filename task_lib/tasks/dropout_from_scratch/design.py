@@ -15,32 +15,22 @@ TRAINING_STYLES = ("omitted", "keyword", "positional")
 LOW_P = (1e-3, 0.05)
 HIGH_P = (0.95, 1 - 1e-4)
 
-# The mask groups: one input per stratum of MASK_P (one float32 and one float64, a rank drawn in
-# RANKS, a size drawn in MASK_SIZE, Gaussian values of balanced signs), called MASK_CALLS times in
-# training mode at one p drawn in the stratum (its type drawn), each call on a fresh copy in a drawn
-# layout. MASK_CALLS is at least the fewest calls for which exact-count masks fail the count dispersion
+# The mask groups: one input per stratum of MASK_P (one float32 and one float64, a size drawn in
+# MASK_SIZE, Gaussian values of balanced signs), called MASK_CALLS times in training mode at one p drawn
+# in the stratum (its type drawn), each call on a fresh copy in a drawn layout. A group's input comes in
+# MASK_SHAPES shapes of one size, the first half of its calls seeing the first; the four shapes of the
+# two groups have the four ranks of RANKS, in a drawn order: every rank meets the mask tests in every
+# grade. MASK_CALLS is at least the fewest calls for which exact-count masks fail the count dispersion
 # in every grade (power.mask_calls_needed, 7; pinned by a test); 16 makes the pooled value and position
 # tests see a lean of a few hundredths of min(p, 1 - p) (docs/tasks/dropout-from-scratch.md).
 MASK_P = ((0.05, 0.5), (0.5, 0.95))
 MASK_SIZE = (12_000, 16_000)
 MASK_CALLS = 16
+MASK_SHAPES = 2
 # Pairs of a group's calls compared at every shift: every two consecutive calls, the first and the last
 # two calls two apart (a mask reused every other call shows in any such pair), the first and the last.
 MASK_PAIRS = (*((i, i + 1) for i in range(MASK_CALLS - 1)), (0, 2), (MASK_CALLS - 3, MASK_CALLS - 1),
               (0, MASK_CALLS - 1))
-
-# Complementary halves of a group's elements (mask_statistics.value_features and position_groups names;
-# a "+" joins two) whose drop rates are compared with each other, pooled over the groups: a mask leaning
-# towards one half by a little at every p shows there first.
-VALUE_CONTRASTS = (("x > 0", "x < 0"), ("odd exponent", "even exponent"),
-                   ("mantissa bit 0 set", "mantissa bit 0 clear"),
-                   ("mantissa bit 1 set", "mantissa bit 1 clear"),
-                   ("|x| quartile 1+|x| quartile 2", "|x| quartile 3+|x| quartile 4"),
-                   ("|x| quartile 1+|x| quartile 4", "|x| quartile 2+|x| quartile 3"))
-POSITION_CONTRASTS = (("even index", "odd index"), ("even first-axis index", "odd first-axis index"),
-                      ("even last-axis index", "odd last-axis index"),
-                      ("quarter 1+quarter 2", "quarter 3+quarter 4"),
-                      ("quarter 1+quarter 4", "quarter 2+quarter 3"))
 
 # The big call: one input of more than 8 MiB (its size in bytes drawn in BIG_BYTES), dtype, rank and
 # layout drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a few hundred

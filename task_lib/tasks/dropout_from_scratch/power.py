@@ -2,19 +2,19 @@
 and the bounds the plan's numbers rest on.
 
 For a correct solution every mask element of a training call at 0 < p < 1 is an independent
-Bernoulli(p) drop, so every statistic (task_lib/grading/mask_statistics.py, and checks.pooled_contrasts
-and checks.repeated_counts) has a rigorous tail bound (Chernoff, Janson-Hoeffding, Bernstein,
+Bernoulli(p) drop, so every statistic (task_lib/grading/mask_statistics.py and mask_leans.py, and
+checks.repeated_counts) has a rigorous tail bound (Chernoff, Janson-Hoeffding, Bernstein,
 Poisson-binomial), none a normal approximation. A correct solution must fail a whole grade with
 probability below FALSE_FAIL_BUDGET, split in two halves, each spread evenly (union bound) over its
 tail events:
 
 - `MASK_EVENTS`: the mask groups' families of tests (mask_statistics.group_events: every shift of every
-  compared pair, every lag, the position histogram, the position and value groups), at the largest
-  group size, for each group;
+  compared pair, every lag (pooled, and per shape), the position histogram, the position groups per
+  shape and the value groups), at the largest group size, for each group;
 - `TAIL_EVENTS`: everything else: the drop fraction of every training call and of each group pooled
   (two tails each), the count dispersion and each group's repeated counts, the big call's repeated
   distances (one event: the union over every distance is inside mask_statistics.repeat_threshold),
-  and the value and position groups and their contrasts (checks.pooled_contrasts) pooled over both
+  and the value and position groups and their contrasts (mask_leans.POOLED_EVENTS) pooled over both
   groups (two tails each). These few pooled tests, where a small lean of the mask shows first, sit in
   this pool of a few hundred events rather than among the groups' million: their bands are narrower by
   about a seventh.
@@ -36,12 +36,11 @@ from __future__ import annotations
 import math
 
 from task_lib.calibration.stats import smallest_satisfying
+from task_lib.grading.mask_leans import POOLED_EVENTS
 from task_lib.grading.mask_statistics import (
     COUNT_DISPERSION_EVENTS,
     DISPERSION_MIN_SD,
     NARROW_SIGMAS,
-    POSITION_GROUPS,
-    VALUE_FEATURE_GROUPS,
     agreement_rate,
     band,
     band_sides,
@@ -54,10 +53,6 @@ from . import design
 
 FALSE_FAIL_BUDGET = 1e-9
 FALSE_PASS_BUDGET = 1e-9
-
-# The value and position groups and their contrasts, pooled over both mask groups: two tails each.
-POOLED_EVENTS = 2 * (VALUE_FEATURE_GROUPS + POSITION_GROUPS + len(design.VALUE_CONTRASTS)
-                     + len(design.POSITION_CONTRASTS))
 
 
 def training_calls(calls: int = design.MASK_CALLS) -> int:
@@ -81,7 +76,7 @@ TRAINING_CALLS = training_calls()
 
 def mask_events(calls: int = design.MASK_CALLS, pairs: int = len(design.MASK_PAIRS)) -> int:
     """Tail events of the mask groups' tests, for groups of `calls` calls with `pairs` pairs compared."""
-    return len(design.MASK_P) * group_events(design.MASK_SIZE[1], calls, pairs)
+    return len(design.MASK_P) * group_events(design.MASK_SIZE[1], calls, pairs, design.MASK_SHAPES)
 
 
 MASK_EVENTS = mask_events()

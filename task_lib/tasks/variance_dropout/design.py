@@ -24,15 +24,21 @@ HIGH_P = (0.95, 1 - 1e-4)
 # The mask groups: each a pair of twin layers (same p, same input: two fresh layers on identical
 # inputs), each layer making TRAIN_CALLS training calls, with EVAL_CALLS eval calls and mode switches
 # drawn in between. The first pair's p is drawn in MASK_P[0], the second's in MASK_P[1]; their inputs
-# have a dtype each (one of each), a rank drawn in RANKS, a size drawn in MASK_SIZE, Gaussian values
-# of balanced signs; every call's layout is drawn.
+# have a dtype each (one of each), a size drawn in MASK_SIZE, Gaussian values of balanced signs; every
+# call's layout is drawn. A group's input comes in MASK_SHAPES shapes of one size, which each layer's
+# training calls see in the order of MASK_SHAPE_ORDER: three calls of one shape in each layer (a mask
+# kept per shape and reused every other call shows), the twins' first and last calls on identical
+# inputs. The four shapes of the two groups have the four ranks of RANKS, in a drawn order: every rank
+# meets the mask tests in every grade.
 MASK_P = ((0.05, 0.5), (0.5, 0.95))
 MASK_SIZE = (12_000, 16_000)
 TRAIN_CALLS, EVAL_CALLS = 4, 2
+MASK_SHAPES = 2
+MASK_SHAPE_ORDER = ((0, 0, 0, 1), (0, 1, 1, 1))  # per twin, the shape of each of its training calls
 # Pairs of the group's 2 * TRAIN_CALLS training calls compared at every shift (first layer's calls
-# 0-3, its twin's 4-7): consecutive calls and calls two apart in each layer, and the twins' first and
-# last calls.
-MASK_PAIRS = ((0, 1), (1, 2), (2, 3), (0, 2), (4, 5), (5, 6), (6, 7), (4, 6), (0, 4), (3, 7))
+# 0-3, its twin's 4-7): consecutive calls and the two calls of one shape two apart in each layer, and
+# the twins' first and last calls.
+MASK_PAIRS = ((0, 1), (1, 2), (2, 3), (0, 2), (4, 5), (5, 6), (6, 7), (5, 7), (0, 4), (3, 7))
 
 # The big call: one input of more than 8 MiB (its size in bytes drawn in BIG_BYTES), dtype, rank and
 # layout (a writeable one) drawn, the grade's first call, in training mode at 1 - p drawn in BIG_KEEP (a

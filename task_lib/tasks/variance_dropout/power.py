@@ -23,7 +23,8 @@ import math
 from collections.abc import Callable, Sequence
 
 from task_lib.calibration.stats import smallest_satisfying
-from task_lib.grading.mask_statistics import COUNT_DISPERSION_EVENTS, VALUE_FEATURE_GROUPS, group_events
+from task_lib.grading.mask_leans import POOLED_EVENTS
+from task_lib.grading.mask_statistics import COUNT_DISPERSION_EVENTS, group_events
 from task_lib.grading.tail_bounds import binomial_tail_bound, hoeffding_eta
 
 from . import design
@@ -41,15 +42,17 @@ TRAINING_CALLS = (1 + len(design.P_VALUES) + 2 * len(design.MASK_P) * design.TRA
                   + len(design.EMPTY_SHAPES))
 # The budget is split in two halves, each spread evenly (union bound) over its tail events:
 # - the mask groups' families of tests (mask_statistics.group_events: every shift of every compared
-#   pair, every lag, the position histogram and the position and value groups), at their largest size,
-#   and the value groups pooled over both;
+#   pair, every lag (pooled, and per shape), the position histogram, the position groups per shape
+#   and the value groups), at their largest size;
 # - everything else: per variance p the variance ratio (upper, lower, Hoeffding); the drop fraction of
 #   every training call and of each mask group pooled (2 tails each); the count dispersion; the big
-#   call's repeated distances (one event: the union over distances is inside repeat_threshold).
+#   call's repeated distances (one event: the union over distances is inside repeat_threshold); the
+#   value and position groups and their contrasts pooled over both groups (mask_leans.POOLED_EVENTS),
+#   which see a small lean first: in this pool of a few hundred events their bands are narrower.
 MASK_EVENTS = len(design.MASK_P) * group_events(design.MASK_SIZE[1], 2 * design.TRAIN_CALLS,
-                                                len(design.MASK_PAIRS)) + 2 * VALUE_FEATURE_GROUPS
+                                                len(design.MASK_PAIRS), design.MASK_SHAPES)
 TAIL_EVENTS = (3 * len(design.P_VALUES) + 2 * (TRAINING_CALLS + len(design.MASK_P)) + COUNT_DISPERSION_EVENTS
-               + 1)
+               + 1 + POOLED_EVENTS)
 
 
 def event_budget() -> float:

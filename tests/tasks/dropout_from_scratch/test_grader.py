@@ -209,12 +209,16 @@ def test_mask_groups_are_drawn_in_their_strata(plans):
             calls = [c for c in plan["calls"] if c.get("group") == group]
             assert [c["index"] for c in calls] == list(range(design.MASK_CALLS))
             assert len({json.dumps(c["p"]) for c in calls}) == 1 and low <= calls[0]["p"]["value"] <= high
-            assert {c["input"] for c in calls} == {f"mask{group}"}
+            half = design.MASK_CALLS // design.MASK_SHAPES
+            assert [c["input"] for c in calls] == [f"mask{group}"] * half + [f"mask{group}.1"] * half
+            assert np.array_equal(inputs[f"mask{group}"].reshape(-1), inputs[f"mask{group}.1"].reshape(-1))
             assert design.MASK_SIZE[0] <= inputs[f"mask{group}"].size <= design.MASK_SIZE[1]
             for options, key in ((design.LAYOUTS, "layout"), (design.TRAINING_STYLES, "style")):
                 spread = [sum(c[key] == option for c in calls) for option in options]
                 assert max(spread) - min(spread) <= 1, key
         assert {str(inputs[f"mask{g}"].dtype) for g in range(len(design.MASK_P))} == set(design.DTYPES)
+        ranks = [inputs[name].ndim for name in ("mask0", "mask0.1", "mask1", "mask1.1")]
+        assert sorted(ranks) == list(design.RANKS)  # every rank meets the mask tests in every grade
     assert {inputs["mask0"].ndim for inputs, _ in plans} == set(design.RANKS)
 
 

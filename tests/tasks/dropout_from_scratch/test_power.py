@@ -1,22 +1,21 @@
 """dropout-from-scratch's derived design: the error budget split over every tail event of a grade, the
 bounds the plan's numbers rest on, the nearest wrong solutions' pass probabilities, and the task's own
-statistics (pooled contrasts, repeated counts) against exact values and fixed-seed simulations."""
+statistics (repeated counts, pooled contrasts) against exact values and fixed-seed simulations."""
 
 import math
 
 import numpy as np
 import pytest
 
+from task_lib.grading import mask_leans as leans
 from task_lib.grading import mask_statistics as stats
 from task_lib.tasks.dropout_from_scratch import design
 from task_lib.tasks.dropout_from_scratch import power as grader_power
 from task_lib.tasks.dropout_from_scratch.checks import (
     MASK_ROLES,
-    contrast_weights,
     make_job,
     mode_probability,
     poisson_binomial_limit,
-    pooled_contrasts,
     repeated_counts,
 )
 
@@ -45,7 +44,7 @@ def test_the_budget_is_split_over_every_tail_event():
     assert grader_power.mask_event_budget() * grader_power.MASK_EVENTS * 2 == pytest.approx(
         grader_power.FALSE_FAIL_BUDGET)
     assert grader_power.MASK_EVENTS == len(design.MASK_P) * stats.group_events(
-        design.MASK_SIZE[1], design.MASK_CALLS, len(design.MASK_PAIRS))
+        design.MASK_SIZE[1], design.MASK_CALLS, len(design.MASK_PAIRS), design.MASK_SHAPES)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -54,13 +53,14 @@ def test_tail_events_count_every_statistic_of_a_grade(seed):
     rated = [c for c in plan["calls"] if c["role"] in MASK_ROLES]
     assert len(rated) == grader_power.TRAINING_CALLS
     pooled_names = set(stats.value_features(inputs["mask0"]))
-    for group in range(len(design.MASK_P)):
-        pooled_names |= set(stats.position_groups(inputs[f"mask{group}"].shape))
-    contrasts = len(design.VALUE_CONTRASTS) + len(design.POSITION_CONTRASTS)
-    assert 2 * (len(pooled_names) + contrasts) <= grader_power.POOLED_EVENTS
+    for call in plan["calls"]:
+        if call["role"] == "mask":
+            pooled_names |= set(stats.position_groups(inputs[call["input"]].shape))
+    contrasts = len(leans.VALUE_CONTRASTS) + len(leans.POSITION_CONTRASTS)
+    assert 2 * (len(pooled_names) + contrasts) <= leans.POOLED_EVENTS
     groups = len(design.MASK_P)
     assert grader_power.TAIL_EVENTS == (2 * (len(rated) + groups) + stats.COUNT_DISPERSION_EVENTS + groups + 1
-                                        + grader_power.POOLED_EVENTS)
+                                        + leans.POOLED_EVENTS)
 
 
 @pytest.mark.parametrize("name", list(grader_power.false_pass_bounds()))
@@ -100,6 +100,16 @@ def test_repeated_counts_of_correct_groups_stay_below_their_limit():
     assert repeats == design.MASK_CALLS - 2 and repeats >= limit
 
 
+def test_poisson_binomial_limit_is_the_exact_tail():
+    probabilities = [0.1, 0.2, 0.05, 0.3]
+    every = math.prod(probabilities)
+    three = sum(every / q * (1 - q) for q in probabilities) + every
+    assert poisson_binomial_limit(probabilities, every * 1.01) == 4
+    assert poisson_binomial_limit(probabilities, every * 0.99) == 5
+    assert poisson_binomial_limit(probabilities, three * 1.01) == 3
+    assert poisson_binomial_limit(probabilities, three * 0.99) == 4
+
+
 def group_of(rng, shape, p, lean=0.0):
     """A group's masks (calls x n) on Gaussian values of balanced signs: x < 0 dropped with p + lean,
     x > 0 with p - lean; with its value contrasts."""
@@ -109,7 +119,7 @@ def group_of(rng, shape, p, lean=0.0):
     x = rng.permutation(x).reshape(shape)
     rate = p + lean * np.where(x.reshape(-1) < 0, 1.0, -1.0)
     masks = rng.random((design.MASK_CALLS, x.size)) < rate
-    return masks, contrast_weights(stats.value_features(x), design.VALUE_CONTRASTS)
+    return masks, leans.contrast_weights(stats.value_features(x), leans.VALUE_CONTRASTS)
 
 
 def test_pooled_contrasts_bound_holds_on_correct_masks():
@@ -122,7 +132,7 @@ def test_pooled_contrasts_bound_holds_on_correct_masks():
             p = float(rng.uniform(*stratum))
             masks, weights = group_of(rng, (60, 200), p)
             groups.append((masks, weights, p))
-        scores.append(pooled_contrasts(groups, alpha)[0])
+        scores.append(leans.pooled_contrasts(groups, alpha)[0])
     # each of the 6 contrasts fails with probability at most 2 alpha: the worst at most 12 alpha
     assert np.mean(np.array(scores) > 1) <= 12 * alpha
     assert max(scores) < 2
@@ -142,17 +152,7 @@ def test_pooled_contrasts_see_a_lean_of_a_few_hundredths_of_min_p():
             room += min(p, 1 - p)
             masks, weights = group_of(rng, (70, 200), p, lean=0.04 * min(p, 1 - p))
             groups.append((masks, weights, p))
-        score, where = pooled_contrasts(groups, alpha)
+        score, where = leans.pooled_contrasts(groups, alpha)
         caught.append(score > 1)
         assert score > 1 or room < 0.3, (score, where)
     assert np.mean(caught) >= 0.97
-
-
-def test_poisson_binomial_limit_is_the_exact_tail():
-    probabilities = [0.1, 0.2, 0.05, 0.3]
-    every = math.prod(probabilities)
-    three = sum(every / q * (1 - q) for q in probabilities) + every
-    assert poisson_binomial_limit(probabilities, every * 1.01) == 4
-    assert poisson_binomial_limit(probabilities, every * 0.99) == 5
-    assert poisson_binomial_limit(probabilities, three * 1.01) == 3
-    assert poisson_binomial_limit(probabilities, three * 0.99) == 4

@@ -546,14 +546,27 @@ MUTANTS: dict[str, tuple[str, str]] = {
     ),
     "drop_counts_over_dispersed": (
         "drop_count_dispersion",
-        # p moved by 4 binomial sd, up and down on alternate calls of a layer: each count is still
-        # inside its drop_fraction band (about 7 sd from p at these sizes), pooled counts cancel, but
-        # far more counts than chance allows lie beyond 3 sd.
+        # exactly 4 binomial sd more or fewer drops than p·n, up and down on alternate calls of a
+        # layer, at random positions: each count is inside its drop_fraction band (about 7 sd from p
+        # at these sizes) whatever the draw, pooled counts cancel, but far more counts than chance
+        # allows lie beyond 3 sd.
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
-                    "sd = math.sqrt(self.p * (1 - self.p) / max(x.size, 1))\n"
+                    "sd = math.sqrt(self.p * (1 - self.p) * x.size)\n"
                     "        self.sign = -getattr(self, 'sign', -1)\n"
-                    "        q = min(max(self.p + 4 * sd * self.sign, 0.0), 1.0)\n"
-                    "        keep = self.rng.random(x.shape) >= q")),
+                    "        count = min(max(round(self.p * x.size + 4 * sd * self.sign), 0), x.size)\n"
+                    "        keep = np.ones(x.size, dtype=bool)\n"
+                    "        keep[self.rng.permutation(x.size)[:count]] = False\n"
+                    "        keep = keep.reshape(x.shape)")),
+    ),
+    "two_masks_kept_per_shape_in_turn": (  # a cache per shape, each shape's own turn (red team's w08)
+        "fresh_mask",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "kept = self.__dict__.setdefault('kept', {})\n"
+                    "        turn = self.__dict__.setdefault('turn', {})\n"
+                    "        if x.shape not in kept:\n"
+                    "            kept[x.shape] = [self.rng.random(x.shape) >= self.p for _ in range(2)]\n"
+                    "        turn[x.shape] = turn.get(x.shape, -1) + 1\n"
+                    "        keep = kept[x.shape][turn[x.shape] % 2]")),
     ),
     "masks_repeat_every_three_calls": (
         "fresh_mask",
@@ -679,8 +692,8 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "expected_variance",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.size != 1 else 1.0 - self.p)")),
     ),
-    "wrong_scale_on_two_dimensional_inputs": (
-        "variance_ratio",
+    "wrong_scale_on_two_dimensional_inputs": (  # a mask group always sees a 2-D and another shape
+        "single_scale",
         edit(BASE, (BASE_SCALE, "/ (math.sqrt(1.0 - self.p) if x.ndim != 2 else 1.0 - self.p)")),
     ),
     "scale_exponent_0.45": ("variance_ratio", edit(BASE, (BASE_SCALE, "* (1.0 - self.p) ** -0.45"))),

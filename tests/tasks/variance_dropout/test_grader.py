@@ -92,11 +92,13 @@ def test_every_check_has_a_mutant():
 
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_fails_on_its_check(graded, name):
+    """Its pinned check fails; another may fail too, and first, where the mutant breaks that one's
+    sentence as well (a tiled big mask moves the big call's drop fraction, a value-dependent rate the
+    per-position counts on the group's one input)."""
     check, _ = MUTANTS[name]
     result = graded[name]
     assert not result.passed
-    assert result.failure == check, result.message
-    assert check in failed_checks(result)
+    assert check in failed_checks(result), result.message
 
 
 @pytest.mark.xfail(strict=True, reason="open hole: no probe looks where this solution breaks the contract")
@@ -171,8 +173,9 @@ def test_statistical_thresholds_come_from_the_power_analysis(graded):
     for check in result.checks:
         p = check.p
         if check.name == "drop_fraction":
-            below, above = p - check.threshold[0], check.threshold[1] - p
-            assert (below, above) in {stats.band_sides(n, p, alpha) for n in sizes[p]}
+            below, above = p - check.threshold[0], check.threshold[1] - p  # rounded in p ± width
+            assert any((below, above) == pytest.approx(stats.band_sides(n, p, alpha), rel=1e-12, abs=1e-15)
+                       for n in sizes[p])
         elif check.name in MASK_FAMILIES and check.threshold == 1:
             assert 0 <= check.value <= 1
         elif check.name == "variance_ratio":
@@ -249,6 +252,22 @@ def test_every_grade_probes_an_input_above_8_mib_first_and_sizes_from_empty_to_o
         assert {str(x.dtype) for x in masks} == set(design.DTYPES)
     ranks = {inputs["mask0"].ndim for inputs, _ in plans}
     assert ranks == set(design.RANKS)
+
+
+def test_every_rank_meets_the_mask_tests_in_every_grade(plans):
+    names = lambda group: [f"mask{group}", f"mask{group}.1"]  # noqa: E731
+    for inputs, plan in plans:
+        for group in range(len(design.MASK_P)):
+            calls = sorted((c for c in plan["calls"] if c["role"] == "mask" and c["group"] == group),
+                           key=lambda c: c["index"])
+            seen = [c["input"] for c in calls]
+            assert seen == [names(group)[k] for order in design.MASK_SHAPE_ORDER for k in order]
+            first, twin = seen[: design.TRAIN_CALLS], seen[design.TRAIN_CALLS:]
+            assert first[0] == twin[0] and first[-1] == twin[-1]  # the compared twins: identical inputs
+            assert max(Counter(first).values()) >= 3 and max(Counter(twin).values()) >= 3
+            assert np.array_equal(inputs[f"mask{group}"].reshape(-1), inputs[f"mask{group}.1"].reshape(-1))
+        ranks = [inputs[name].ndim for name in ("mask0", "mask0.1", "mask1", "mask1.1")]
+        assert sorted(ranks) == list(design.RANKS)
 
 
 def test_p_values_cover_both_ends_and_the_middle_in_every_grade(plans):

@@ -197,7 +197,8 @@ CHEATS = harness_cheats({SOLUTION_FILE: BUG}, at_import, in_call, TEST_FILE) | {
     "detects_the_grader_by_the_old_input_sizes": (
         {SOLUTION_FILE: correct_only_when("x.size in (422_912, 65_536, 60, 42)")}, "variance_ratio"),
     "detects_the_grader_by_large_one_dimensional_inputs": (
-        {SOLUTION_FILE: correct_only_when("x.ndim == 1 and x.size > 1000")}, "variance_ratio"),
+        {SOLUTION_FILE: correct_only_when("x.ndim == 1 and x.size > 1000")},
+        "single_scale"),  # a mask group sees its input flat and in another shape, at one p
     "allocates_50_gb_in_call": (in_call("np.ones(50 * 10**9 // 8)"), None),
     "returns_nan": ({SOLUTION_FILE: edit(BUG, (RETURN, "return np.full_like(x, np.nan)"))}, "drop_fraction"),
     "returns_strings": ({SOLUTION_FILE: edit(BUG, (RETURN, "return x.astype('U1')"))}, "shape_and_dtype"),

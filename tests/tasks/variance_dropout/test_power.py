@@ -43,10 +43,12 @@ def test_tail_events_count_every_check_of_the_design():
                 + len(design.DTYPES) * len(design.P_TYPES) + design.TINY_CALLS + 1 + design.SWEEP_CALLS
                 + len(design.EMPTY_SHAPES))
     assert power.TRAINING_CALLS == training
-    assert power.TAIL_EVENTS == 3 * len(P_VALUES) + 2 * (training + len(design.MASK_P)) + 2 + 1
+    pooled = 2 * (12 + 10 + 6 + 5)  # value and position groups, value and position contrasts
+    assert power.TAIL_EVENTS == 3 * len(P_VALUES) + 2 * (training + len(design.MASK_P)) + 2 + 1 + pooled
     n, calls, pairs = design.MASK_SIZE[1], 2 * design.TRAIN_CALLS, len(design.MASK_PAIRS)
-    per_group = pairs * 2 * (2 * (n // 2) + 1) + 2 * (n // 2) + 2 * (calls + 1) + 2 * (10 + 12)
-    assert power.MASK_EVENTS == len(design.MASK_P) * per_group + 2 * 12
+    lags = 2 * (n // 2) * (1 + design.MASK_SHAPES)  # pooled over the calls, and per shape
+    per_group = pairs * 2 * (2 * (n // 2) + 1) + lags + 2 * (calls + 1) + 2 * (10 * design.MASK_SHAPES + 12)
+    assert power.MASK_EVENTS == len(design.MASK_P) * per_group
     assert power.event_budget() == pytest.approx(power.FALSE_FAIL_BUDGET / 2 / power.TAIL_EVENTS)
     assert power.mask_event_budget() == pytest.approx(power.FALSE_FAIL_BUDGET / 2 / power.MASK_EVENTS)
 
