@@ -755,6 +755,17 @@ OPEN_HOLES: dict[str, tuple[str, str]] = {
                     "        flat[x.size - tenth:] = flat[:tenth][::-1]\n"
                     "        keep = flat.reshape(x.shape)")),
     ),
+    "three_masks_kept_per_shape_in_turn": (
+        "a fresh random mask on every call: a layer makes at most three training calls of one shape in a "
+        "mask group, so a mask kept per shape and reused every third call never repeats there",
+        edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
+                    "kept = self.__dict__.setdefault('kept', {})\n"
+                    "        turn = self.__dict__.setdefault('turn', {})\n"
+                    "        if x.shape not in kept:\n"
+                    "            kept[x.shape] = [self.rng.random(x.shape) >= self.p for _ in range(3)]\n"
+                    "        turn[x.shape] = turn.get(x.shape, -1) + 1\n"
+                    "        keep = kept[x.shape][turn[x.shape] % 3]")),
+    ),
     "negative_values_dropped_0_2_percent_more": (
         "the mask does not depend on the values: a swing far below the bands",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
