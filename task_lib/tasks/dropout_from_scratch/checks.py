@@ -279,16 +279,9 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         p = group_p(plan["calls"], group)
         stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
         features = stats.kept_value_features(values)
-        shapes = group_shapes(inputs, plan["calls"], group)
+        shapes = draws.mask_group_shapes(inputs, plan["calls"], group)
         stats.prepare_group(shapes, p, mask_alpha, features)
         leans.prepare_leans(values, shapes)
-
-
-def group_shapes(inputs: dict[str, np.ndarray], calls: list[dict[str, Any]], group: int) -> list[tuple]:
-    """The shapes of mask group `group`'s calls' inputs, in the order of their index."""
-    ordered = sorted((c for c in calls if c["role"] == "mask" and c["group"] == group),
-                     key=lambda c: c["index"])
-    return [inputs[c["input"]].shape for c in ordered]
 
 
 def mode_probability(n: int, p: float) -> float:
@@ -583,7 +576,7 @@ class ContractChecker:
         stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
                    for g in groups}
 
-        shapes = {g: group_shapes(self.inputs, calls, g) for g in groups}
+        shapes = {g: draws.mask_group_shapes(self.inputs, calls, g) for g in groups}
 
         def examine(group: int) -> dict[str, tuple[float, str]]:
             x = self.inputs[f"mask{group}"]

@@ -263,16 +263,9 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
             stats.window_masses(n, call["p"]["value"])
     for group in range(len(design.MASK_P)):
         p = next(c["p"]["value"] for c in plan["calls"] if c.get("group") == group)
-        shapes = group_shapes(inputs, plan["calls"], group)
+        shapes = draws.mask_group_shapes(inputs, plan["calls"], group)
         stats.prepare_group(shapes, p, mask_alpha, stats.kept_value_features(inputs[f"mask{group}"]))
         leans.prepare_leans(inputs[f"mask{group}"], shapes)
-
-
-def group_shapes(inputs: dict[str, np.ndarray], calls: list[dict[str, Any]], group: int) -> list[tuple]:
-    """The shapes of mask group `group`'s training calls' inputs, in the order of their index."""
-    ordered = sorted((c for c in calls if c["role"] == "mask" and c["group"] == group),
-                     key=lambda c: c["index"])
-    return [inputs[c["input"]].shape for c in ordered]
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
@@ -470,7 +463,7 @@ class ContractChecker:
         groups = sorted(by_group)
         stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
                    for g in groups}
-        shapes = {g: group_shapes(self.inputs, calls, g) for g in groups}
+        shapes = {g: draws.mask_group_shapes(self.inputs, calls, g) for g in groups}
         group_p = {g: next(c["p"]["value"] for c in calls if c.get("group") == g) for g in groups}
 
         def examine(group: int) -> dict[str, tuple[float, str]]:

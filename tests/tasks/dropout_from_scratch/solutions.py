@@ -289,9 +289,10 @@ MUTANTS: dict[str, tuple[str, str, bool]] = {
         with_mask("u = _rng.random(x.size)\nif x.size > 37:\n"
                   "    u[37:] = np.where(_rng.random(x.size - 37) < 0.3, u[:-37], u[37:])\n"
                   "keep = (u >= p).reshape(x.shape)"), True),
-    "big_masks_tile_one_block": (
+    "big_masks_tile_one_block": (  # the block keeps exactly (1 - p) of its elements: only the tiling shows
         "mask_independent_of_neighbours",
-        with_mask("if x.nbytes > 8 * 2**20:\n    block = _rng.random(2**18) >= p\n"
+        with_mask("if x.nbytes > 8 * 2**20:\n    block = np.zeros(2**18, dtype=bool)\n"
+                  "    block[_rng.permutation(2**18)[:round((1 - p) * 2**18)]] = True\n"
                   "    keep = np.resize(block, x.size).reshape(x.shape)\n"
                   "else:\n    keep = _rng.random(x.shape) >= p"), True),
     "drops_positive_values_more_often": (

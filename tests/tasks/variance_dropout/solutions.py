@@ -445,11 +445,13 @@ MUTANTS: dict[str, tuple[str, str]] = {
                     "seed = abs(hash(np.ascontiguousarray(x).tobytes())) % 2**32\n"
                     "        keep = np.random.default_rng(seed).random(x.shape) >= self.p")),
     ),
-    "big_masks_tile_one_block": (
+    "big_masks_tile_one_block": (  # the block keeps exactly (1 - p) of its elements: only the tiling shows
         "mask_independent_of_neighbours",
         edit(BASE, ("keep = self.rng.random(x.shape) >= self.p",
                     "if x.nbytes > 8 * 2**20:\n"
-                    "            keep = np.resize(self.rng.random(2**18) >= self.p, x.shape)\n"
+                    "            block = np.zeros(2**18, dtype=bool)\n"
+                    "            block[self.rng.permutation(2**18)[:round((1 - self.p) * 2**18)]] = True\n"
+                    "            keep = np.resize(block, x.shape)\n"
                     "        else:\n"
                     "            keep = self.rng.random(x.shape) >= self.p")),
     ),
