@@ -5,6 +5,7 @@ function used here is bound before the candidate is imported.
 
 - `laid_out(values, layout)`: a fresh array holding `values` (a C-ordered array the grader sent) in one
   of `LAYOUTS`, the memory layouts the contract allows.
+- `kept_output(result)`: a call's array result as the grader keeps it: a plain copy, never of objects.
 - `seeded_values(spec)`, `add_seeded_inputs(plan, inputs)`: large inputs drawn here from a seed the
   grader sent (it draws the same).
 - `InputWatch`: each input handed to the candidate, with the values it must keep. `changed_now` tells
@@ -43,6 +44,15 @@ def laid_out(values, layout):
     if layout == "readonly":
         array.flags.writeable = False
     return array
+
+
+def kept_output(result):
+    """A copy of a call's array `result` as a plain numpy.ndarray (a subclass's overrides stay behind);
+    TypeError for an array of Python objects."""
+    result = _arrays_array(result, copy=True, subok=False)
+    if result.dtype.hasobject:
+        raise TypeError("returned an array of Python objects")
+    return result
 
 
 def seeded_values(spec):

@@ -168,11 +168,3 @@ class InputDrawer:
             pass
         values = (gaussian_values if gaussian else nonzero_values)(self.rng, shape, dtype)
         return self.add_input(name, values)
-
-
-def mask_group_shapes(inputs: dict[str, np.ndarray], calls: list[dict[str, Any]], group: int) -> list[tuple]:
-    """The shapes of the inputs of mask group `group`'s calls (role "mask"), in the order of their
-    "index"."""
-    ordered = sorted((c for c in calls if c["role"] == "mask" and c["group"] == group),
-                     key=lambda c: c["index"])
-    return [inputs[c["input"]].shape for c in ordered]

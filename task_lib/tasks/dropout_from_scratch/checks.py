@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.grading import mask_leans as leans
+from task_lib.grading import mask_groups as grouped
 from task_lib.grading import mask_statistics as stats
 from task_lib.grading import probe_draws as draws
-from task_lib.grading.threads import map_in_threads, threading_result
+from task_lib.grading.mask_groups import group_p
+from task_lib.grading.threads import threading_result
 from task_lib.grading.verdict import Check
 
 from . import design
@@ -259,10 +260,6 @@ def make_job(params: dict[str, float], rng: np.random.Generator) -> tuple[dict[s
     return PlanDrawer(rng).job()
 
 
-def group_p(calls: list[dict[str, Any]], group: int) -> float:
-    return next(c["p"]["value"] for c in calls if c.get("group") == group)
-
-
 def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict) -> None:
     """What the checks need of the inputs and plan alone, computed while the child runs: the inputs
     the child draws from a seed (added to `inputs`), the value groups of the mask inputs, every band
@@ -274,14 +271,10 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         if call["role"] in MASK_ROLES and n:
             stats.band_sides(n, call["p"]["value"], alpha)
             stats.window_masses(n, call["p"]["value"])
-    for group in range(len(design.MASK_P)):
-        values = inputs[f"mask{group}"]
-        p = group_p(plan["calls"], group)
-        stats.band_sides(values.size * design.MASK_CALLS, p, alpha)
-        features = stats.kept_value_features(values)
-        shapes = draws.mask_group_shapes(inputs, plan["calls"], group)
-        stats.prepare_group(shapes, p, mask_alpha, features)
-        leans.prepare_leans(values, shapes)
+    for group in range(len(design.MASK_P)):  # each group's pooled drop fraction
+        size = inputs[f"mask{group}"].size * design.MASK_CALLS
+        stats.band_sides(size, group_p(plan["calls"], group), alpha)
+    grouped.prepare_groups(inputs, plan["calls"], len(design.MASK_P), mask_alpha)
 
 
 def mode_probability(n: int, p: float) -> float:
@@ -568,34 +561,16 @@ class ContractChecker:
                      detail="training calls' drop counts near p·n and far from it, and repeated in a group")
 
     def mask_groups(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> list[Check]:
-        by_group: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for call, mask in zip(calls, masks, strict=True):
-            if call["role"] == "mask":
-                by_group.setdefault(call["group"], []).append((call["index"], mask))
-        groups = sorted(by_group)
-        stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
-                   for g in groups}
-
-        shapes = {g: draws.mask_group_shapes(self.inputs, calls, g) for g in groups}
-
-        def examine(group: int) -> dict[str, tuple[float, str]]:
-            x = self.inputs[f"mask{group}"]
-            return stats.examine_group(stacked[group], shapes[group], stats.kept_value_features(x),
-                                       group_p(calls, group), self.mask_alpha, list(design.MASK_PAIRS))
-
-        found = map_in_threads(examine, groups)
         # the pooled tests' events are counted with the drop fractions' (power.py)
-        pooled = leans.pooled_leans([(stacked[g], shapes[g], self.inputs[f"mask{g}"], group_p(calls, g))
-                                     for g in groups], self.alpha)
+        findings = grouped.examine_groups(calls, masks, self.inputs, list(design.MASK_PAIRS), self.mask_alpha,
+                                          self.alpha)
         checks = []
         for check, family in MASK_FAMILIES.items():
-            for group, results in zip(groups, found, strict=True):
-                score, where = results[family]
-                checks.append(Check(check, score <= 1, score, 1, p=group_p(calls, group),
-                                    detail=f"{MASK_DETAILS[family]}; group {group}, worst: {where}"))
-            for score, where, how in pooled.get(family, []):
-                detail = f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"
-                checks.append(Check(check, score <= 1, score, 1, detail=detail))
+            for found in findings.get(family, []):
+                detail = (f"{MASK_DETAILS[family]}; group {found.group}, worst: {found.where}"
+                          if found.group is not None else
+                          f"{MASK_DETAILS[family]}, both groups pooled ({found.how}); worst: {found.where}")
+                checks.append(Check(check, found.score <= 1, found.score, 1, p=found.p, detail=detail))
         return checks
 
     def big_mask_repeats(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> Check:

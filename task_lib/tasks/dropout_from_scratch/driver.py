@@ -25,6 +25,7 @@ from numpy import ndarray as _ndarray
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 laid_out = laid_out  # noqa: F821
+kept_output = kept_output  # noqa: F821
 InputWatch = InputWatch  # noqa: F821
 add_seeded_inputs = add_seeded_inputs  # noqa: F821
 
@@ -75,10 +76,7 @@ def _calls(function, plan, inputs, report, outputs, progress):
                                 "not a numpy array")
             if type(result) is not _ndarray:
                 types[name] = f"{type(result).__module__}.{type(result).__name__}"
-            result = _copy_of(result, copy=True, subok=False)  # a subclass's overrides stay behind
-            if result.dtype.hasobject:
-                raise TypeError("returned an array of Python objects")
-            outputs[name] = result
+            outputs[name] = kept_output(result)
         except ValueError as exc:
             outcomes.setdefault(name, "ValueError")
             errors[name] = describe_error(exc)

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from task_lib.grading import mask_leans as leans
+from task_lib.grading import mask_groups as grouped
 from task_lib.grading import mask_statistics as stats
 from task_lib.grading import probe_draws as draws
-from task_lib.grading.threads import map_in_threads, threading_result
+from task_lib.grading.threads import threading_result
 from task_lib.grading.verdict import Check
 
 from . import design
@@ -261,11 +261,7 @@ def prepare(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict)
         if call["role"] in TRAINING_ROLES and n:
             stats.band_sides(n, call["p"]["value"], alpha)
             stats.window_masses(n, call["p"]["value"])
-    for group in range(len(design.MASK_P)):
-        p = next(c["p"]["value"] for c in plan["calls"] if c.get("group") == group)
-        shapes = draws.mask_group_shapes(inputs, plan["calls"], group)
-        stats.prepare_group(shapes, p, mask_alpha, stats.kept_value_features(inputs[f"mask{group}"]))
-        leans.prepare_leans(inputs[f"mask{group}"], shapes)
+    grouped.prepare_groups(inputs, plan["calls"], len(design.MASK_P), mask_alpha)
 
 
 def run_checks(params: dict[str, float], inputs: dict[str, np.ndarray], plan: dict, report: dict[str, Any],
@@ -456,34 +452,15 @@ class ContractChecker:
                      detail="training calls' drop counts near p·n and far from it")
 
     def mask_groups(self, calls: list[dict[str, Any]], masks: list[np.ndarray]) -> list[Check]:
-        by_group: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for call, mask in zip(calls, masks, strict=True):
-            if call["role"] == "mask":
-                by_group.setdefault(call["group"], []).append((call["index"], mask))
-        groups = sorted(by_group)
-        stacked = {g: np.stack([mask for _, mask in sorted(by_group[g], key=lambda item: item[0])])
-                   for g in groups}
-        shapes = {g: draws.mask_group_shapes(self.inputs, calls, g) for g in groups}
-        group_p = {g: next(c["p"]["value"] for c in calls if c.get("group") == g) for g in groups}
-
-        def examine(group: int) -> dict[str, tuple[float, str]]:
-            return stats.examine_group(stacked[group], shapes[group],
-                                       stats.kept_value_features(self.inputs[f"mask{group}"]), group_p[group],
-                                       self.mask_alpha, list(design.MASK_PAIRS))
-
-        found = map_in_threads(examine, groups)
         # the pooled tests' events are counted with the drop fractions' (power.py)
-        pooled = leans.pooled_leans([(stacked[g], shapes[g], self.inputs[f"mask{g}"], group_p[g])
-                                     for g in groups], self.alpha)
+        findings = grouped.examine_groups(calls, masks, self.inputs, list(design.MASK_PAIRS), self.mask_alpha,
+                                          self.alpha)
         checks = []
         for check, family in MASK_FAMILIES.items():
-            for group, results in zip(groups, found, strict=True):
-                score, where = results[family]
-                checks.append(Check(check, score <= 1, score, 1, p=group_p[group],
-                                    detail=f"{MASK_DETAILS[family]}; worst: {where}"))
-            for score, where, how in pooled.get(family, []):
-                detail = f"{MASK_DETAILS[family]}, both groups pooled ({how}); worst: {where}"
-                checks.append(Check(check, score <= 1, score, 1, detail=detail))
+            for found in findings.get(family, []):
+                detail = (f"{MASK_DETAILS[family]}; worst: {found.where}" if found.group is not None else
+                          f"{MASK_DETAILS[family]}, both groups pooled ({found.how}); worst: {found.where}")
+                checks.append(Check(check, found.score <= 1, found.score, 1, p=found.p, detail=detail))
         return checks
 
     def survivor_factors(self, calls: list[dict[str, Any]], masks: list[np.ndarray],

@@ -25,6 +25,7 @@ from numpy import ndarray as _ndarray
 load_candidate = load_candidate  # noqa: F821
 describe_error = describe_error  # noqa: F821
 laid_out = laid_out  # noqa: F821
+kept_output = kept_output  # noqa: F821
 InputWatch = InputWatch  # noqa: F821
 add_seeded_inputs = add_seeded_inputs  # noqa: F821
 
@@ -95,10 +96,7 @@ def _calls(cls, plan, inputs, report, outputs, progress):
             if type(result) is not _ndarray:
                 raise TypeError(f"returned {type(result).__module__}.{type(result).__name__}, "
                                 "not numpy.ndarray")
-            result = _copy_of(result, copy=True)
-            if result.dtype.hasobject:
-                raise TypeError("returned an array of Python objects")
-            outputs[name] = result
+            outputs[name] = kept_output(result)
         except Exception as exc:
             errors[name] = describe_error(exc)
         if watch.changed_now(x, values):
